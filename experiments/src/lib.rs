@@ -1,0 +1,5 @@
+//! placeholder
+pub mod records;
+pub mod stats;
+pub mod plots;
+pub mod report;
