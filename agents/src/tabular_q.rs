@@ -634,9 +634,9 @@ impl QLearning {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, QLearningError> {
         let path = path.as_ref();
         let bad = |message: String| QLearningError::Format { path: path.to_path_buf(), message };
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|source| QLearningError::Io { path: path.to_path_buf(), source })?;
-        let saved: SavedTable = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let saved: SavedTable = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if saved.format != FORMAT {
             return Err(bad(format!("format is {:?}, expected {FORMAT:?}", saved.format)));
         }

@@ -8,8 +8,8 @@
 //! older than `service.timeout_s` at the end of the tick is dropped; with no Ready pod, new
 //! arrivals are dropped at once (no endpoints). A served request's latency is its wait in the
 //! backlog plus its sojourn at a pod, exponential with rate `theta = mu (1 - sigma)` of the
-//! GI/M/1 queue at the tick's utilization `rho = served / (n mu dt)` (see
-//! [`crate::queueing`]); when the backlog is not empty the pods are saturated and the sojourn is
+//! GI/M/1 queue at the tick's utilization (see
+//! [`crate::queueing`]), `rho` taken from the offered rate `rate(t0) / (n mu)`; when the backlog is not empty the pods are saturated and the sojourn is
 //! the service time alone (`theta = mu`), the queueing being the backlog's. `theta` is floored
 //! at `ln(100) / timeout` so no quantile below p99 exceeds the timeout. CPU used by a Ready pod
 //! is `served / n / dt * cpu_per_request_ms` plus `idle_cpu_milli`.
@@ -131,7 +131,9 @@ impl Simulation {
         let backlog: f64 = self.backlog.iter().map(|s| s.1).sum();
         // Per-pod sojourn rate.
         let theta_min = 100f64.ln() / timeout;
-        let rho = if cap > 0.0 { served / cap } else { 0.0 };
+        // The per-pod queue's steady state follows the offered rate, not this tick's Poisson
+        // count: GI/M/1 latency is convex in rho, so per-tick counts would overstate it.
+        let rho = if cap > 0.0 { (rate * dt).min(cap) / cap } else { 0.0 };
         let theta = if backlog > 0.0 {
             mu
         } else {

@@ -148,7 +148,10 @@ impl Trace {
     ///   greater than the previous one, or a line is not valid UTF-8.
     /// * [`Error::EmptyWindow`] if the file is empty or holds only the header.
     pub fn load(path: &Path) -> Result<Trace> {
-        let file = File::open(path).map_err(|source| Error::TraceIo { path: path.to_path_buf(), source })?;
+        let file = File::open(path).map_err(|source| Error::TraceIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -161,32 +164,38 @@ impl Trace {
 
         let mut record = csv::StringRecord::new();
         let mut last_line = 0usize;
-        let mut next = |record: &mut csv::StringRecord, last_line: usize| -> Result<Option<usize>> {
-            match reader.read_record(record) {
-                Ok(false) => Ok(None),
-                Ok(true) => Ok(Some(
-                    record.position().map_or(last_line + 1, |p| usize::try_from(p.line()).unwrap_or(usize::MAX)),
-                )),
-                Err(err) => {
-                    let line = err
-                        .position()
-                        .map_or(last_line + 1, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
-                    match err.into_kind() {
-                        csv::ErrorKind::Io(source) => Err(Error::TraceIo { path: path.to_path_buf(), source }),
-                        csv::ErrorKind::Utf8 { .. } => {
-                            Err(format_err(line, "line is not valid UTF-8".to_string()))
+        let mut next =
+            |record: &mut csv::StringRecord, last_line: usize| -> Result<Option<usize>> {
+                match reader.read_record(record) {
+                    Ok(false) => Ok(None),
+                    Ok(true) => Ok(Some(record.position().map_or(last_line + 1, |p| {
+                        usize::try_from(p.line()).unwrap_or(usize::MAX)
+                    }))),
+                    Err(err) => {
+                        let line = err.position().map_or(last_line + 1, |p| {
+                            usize::try_from(p.line()).unwrap_or(usize::MAX)
+                        });
+                        match err.into_kind() {
+                            csv::ErrorKind::Io(source) => Err(Error::TraceIo {
+                                path: path.to_path_buf(),
+                                source,
+                            }),
+                            csv::ErrorKind::Utf8 { .. } => {
+                                Err(format_err(line, "line is not valid UTF-8".to_string()))
+                            }
+                            other => Err(format_err(line, format!("malformed CSV: {other:?}"))),
                         }
-                        other => Err(format_err(line, format!("malformed CSV: {other:?}"))),
                     }
                 }
-            }
-        };
+            };
 
         // Header.
         let Some(line) = next(&mut record, last_line)? else {
             return Err(Error::EmptyWindow {
                 path: path.to_path_buf(),
-                message: format!("the file is empty; expected the header `{TRACE_HEADER}` and at least one row"),
+                message: format!(
+                    "the file is empty; expected the header `{TRACE_HEADER}` and at least one row"
+                ),
             });
         };
         last_line = line;
@@ -197,7 +206,10 @@ impl Trace {
             if let Some(stripped) = found.strip_prefix('\u{feff}') {
                 found = stripped.to_string();
             }
-            return Err(format_err(line, format!("expected the header `{TRACE_HEADER}`, found `{found}`")));
+            return Err(format_err(
+                line,
+                format!("expected the header `{TRACE_HEADER}`, found `{found}`"),
+            ));
         }
 
         // Rows.
@@ -219,7 +231,11 @@ impl Trace {
             let v = parse_field(&record[1], "value").map_err(|m| format_err(line, m))?;
             if let Some(&prev) = timestamps_s.last() {
                 if t <= prev {
-                    let what = if t == prev { "repeats" } else { "goes backwards from" };
+                    let what = if t == prev {
+                        "repeats"
+                    } else {
+                        "goes backwards from"
+                    };
                     return Err(format_err(
                         line,
                         format!(
@@ -234,10 +250,16 @@ impl Trace {
         if timestamps_s.is_empty() {
             return Err(Error::EmptyWindow {
                 path: path.to_path_buf(),
-                message: format!("the file holds only the header `{TRACE_HEADER}`; expected at least one row"),
+                message: format!(
+                    "the file holds only the header `{TRACE_HEADER}`; expected at least one row"
+                ),
             });
         }
-        Ok(Trace { path: path.to_path_buf(), timestamps_s, values })
+        Ok(Trace {
+            path: path.to_path_buf(),
+            timestamps_s,
+            values,
+        })
     }
 
     /// Number of samples.
@@ -266,7 +288,11 @@ impl Trace {
     /// Seconds covered by the trace: `t_last - t_first + median step` (0 for fewer than two
     /// samples, whose extent is only fixed by the resampling step).
     pub fn duration_s(&self) -> f64 {
-        match (self.timestamps_s.first(), self.timestamps_s.last(), self.median_step_s()) {
+        match (
+            self.timestamps_s.first(),
+            self.timestamps_s.last(),
+            self.median_step_s(),
+        ) {
             (Some(first), Some(last), Some(step)) => last - first + step,
             _ => 0.0,
         }
@@ -321,8 +347,10 @@ impl Trace {
             ));
         }
         self.check_invariants()?;
-        let max_gap_s = max_gap_s
-            .unwrap_or_else(|| self.median_step_s().map_or(f64::INFINITY, |m| DEFAULT_GAP_FACTOR * m));
+        let max_gap_s = max_gap_s.unwrap_or_else(|| {
+            self.median_step_s()
+                .map_or(f64::INFINITY, |m| DEFAULT_GAP_FACTOR * m)
+        });
         if max_gap_s.is_nan() || max_gap_s <= 0.0 {
             return Err(Error::config(
                 "workload.max_gap_s",
@@ -336,7 +364,7 @@ impl Trace {
         let tail = self.median_step_s().unwrap_or(step_s);
         let span = ts[n - 1] + tail - t0;
         let bins = ceil_bins(span / step_s);
-        if !(bins <= MAX_BINS as f64) {
+        if bins.is_nan() || bins > MAX_BINS as f64 {
             return Err(Error::config(
                 "workload.resample_s",
                 format!(
@@ -400,7 +428,11 @@ impl Trace {
 
     /// Checks what [`Trace::load`] guarantees, for traces built or modified by hand.
     fn check_invariants(&self) -> Result<()> {
-        let err = |line: usize, message: String| Error::TraceFormat { path: self.path.clone(), line, message };
+        let err = |line: usize, message: String| Error::TraceFormat {
+            path: self.path.clone(),
+            line,
+            message,
+        };
         if self.timestamps_s.len() != self.values.len() {
             return Err(err(
                 1,
@@ -420,7 +452,10 @@ impl Trace {
         for (i, (&t, &v)) in self.timestamps_s.iter().zip(&self.values).enumerate() {
             let line = i + 2;
             if !(t.is_finite() && t >= 0.0 && v.is_finite() && v >= 0.0) {
-                return Err(err(line, format!("sample ({t}, {v}); expected finite numbers >= 0")));
+                return Err(err(
+                    line,
+                    format!("sample ({t}, {v}); expected finite numbers >= 0"),
+                ));
             }
             if i > 0 && t <= self.timestamps_s[i - 1] {
                 return Err(err(
@@ -443,10 +478,14 @@ fn parse_field(raw: &str, column: &str) -> std::result::Result<f64, String> {
         .parse()
         .map_err(|_| format!("{column} `{raw}` is not a number; expected a finite number >= 0"))?;
     if !x.is_finite() {
-        return Err(format!("{column} `{raw}` is not finite; expected a finite number >= 0"));
+        return Err(format!(
+            "{column} `{raw}` is not finite; expected a finite number >= 0"
+        ));
     }
     if x < 0.0 {
-        return Err(format!("{column} {x} is negative; expected a finite number >= 0"));
+        return Err(format!(
+            "{column} {x} is negative; expected a finite number >= 0"
+        ));
     }
     Ok(x)
 }
@@ -487,7 +526,10 @@ pub struct RateSeries {
 pub const SERIES_PATH: &str = "<series>";
 
 fn series_empty(message: String) -> Error {
-    Error::EmptyWindow { path: PathBuf::from(SERIES_PATH), message }
+    Error::EmptyWindow {
+        path: PathBuf::from(SERIES_PATH),
+        message,
+    }
 }
 
 impl RateSeries {
@@ -524,7 +566,7 @@ impl RateSeries {
             return 0.0;
         };
         let step_ms = self.step_s * 1000.0;
-        if !(step_ms > 0.0) {
+        if step_ms.is_nan() || step_ms <= 0.0 {
             return last;
         }
         // Float-to-int `as` saturates (NaN -> 0), so this cannot overflow.
@@ -552,14 +594,19 @@ impl RateSeries {
         }
         if let Some(d) = duration_s {
             if d.is_nan() {
-                return Err(Error::config("workload.duration_s", "expected a duration > 0 seconds, got NaN"));
+                return Err(Error::config(
+                    "workload.duration_s",
+                    "expected a duration > 0 seconds, got NaN",
+                ));
             }
             if d <= 0.0 {
-                return Err(series_empty(format!("window duration {d} s; expected a duration > 0 seconds")));
+                return Err(series_empty(format!(
+                    "window duration {d} s; expected a duration > 0 seconds"
+                )));
             }
         }
         let first = floor_bins(start_s / self.step_s);
-        if !(first < self.values.len() as f64) {
+        if first.is_nan() || first >= self.values.len() as f64 {
             return Err(series_empty(format!(
                 "window starts at {start_s} s but the series ends at {} s",
                 self.duration_s()
@@ -578,7 +625,10 @@ impl RateSeries {
             }
             None => self.values.len(),
         };
-        Ok(RateSeries { step_s: self.step_s, values: self.values[first..end].to_vec() })
+        Ok(RateSeries {
+            step_s: self.step_s,
+            values: self.values[first..end].to_vec(),
+        })
     }
 
     /// Splits into `(train, evaluation)`: train is the first `round(len * train_fraction)` bins
@@ -604,8 +654,14 @@ impl RateSeries {
         let n_train = ((len as f64 * train_fraction).round() as usize).clamp(1, len - 1);
         let (train, eval) = self.values.split_at(n_train);
         Ok((
-            RateSeries { step_s: self.step_s, values: train.to_vec() },
-            RateSeries { step_s: self.step_s, values: eval.to_vec() },
+            RateSeries {
+                step_s: self.step_s,
+                values: train.to_vec(),
+            },
+            RateSeries {
+                step_s: self.step_s,
+                values: eval.to_vec(),
+            },
         ))
     }
 
@@ -623,7 +679,7 @@ impl RateSeries {
             ));
         }
         let peak = self.peak();
-        if !(peak > 0.0) {
+        if peak.is_nan() || peak <= 0.0 {
             return Err(series_empty(format!(
                 "the window's {} bin(s) are all zero, so it cannot be scaled to a peak of {peak_rps} requests/s",
                 self.values.len()
@@ -635,7 +691,10 @@ impl RateSeries {
             .iter()
             .map(|&v| if v == peak { peak_rps } else { v * factor })
             .collect();
-        Ok(RateSeries { step_s: self.step_s, values })
+        Ok(RateSeries {
+            step_s: self.step_s,
+            values,
+        })
     }
 
     /// Time compression: the same rates played `factor` times faster (`step_s / factor`; a day
@@ -643,8 +702,15 @@ impl RateSeries {
     /// shrinks by `factor`. A `factor` that is not finite and `> 0` leaves the series unchanged
     /// (the workload config rejects such factors before this is called).
     pub fn compress(&self, factor: f64) -> RateSeries {
-        let step_s = if factor.is_finite() && factor > 0.0 { self.step_s / factor } else { self.step_s };
-        RateSeries { step_s, values: self.values.clone() }
+        let step_s = if factor.is_finite() && factor > 0.0 {
+            self.step_s / factor
+        } else {
+            self.step_s
+        };
+        RateSeries {
+            step_s,
+            values: self.values.clone(),
+        }
     }
 }
 
@@ -653,38 +719,68 @@ mod tests {
     use super::*;
 
     fn trace(ts: &[f64], vs: &[f64]) -> Trace {
-        Trace { path: PathBuf::from("mem.csv"), timestamps_s: ts.to_vec(), values: vs.to_vec() }
+        Trace {
+            path: PathBuf::from("mem.csv"),
+            timestamps_s: ts.to_vec(),
+            values: vs.to_vec(),
+        }
     }
 
     fn assert_close(got: &[f64], want: &[f64]) {
         assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "got {got:?}, want {want:?}");
+            assert!(
+                (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                "got {got:?}, want {want:?}"
+            );
         }
     }
 
     #[test]
     fn infer_value_kind_from_dataset_names() {
-        let cpu = ["nab_aws_ec2_cpu_ac20cd_5min.csv", "bitbrains_rnd_vm411_aug2013_5min.csv"];
+        let cpu = [
+            "nab_aws_ec2_cpu_ac20cd_5min.csv",
+            "bitbrains_rnd_vm411_aug2013_5min.csv",
+        ];
         for name in cpu {
-            assert_eq!(ValueKind::infer(Path::new(name)), ValueKind::CpuPercent, "{name}");
+            assert_eq!(
+                ValueKind::infer(Path::new(name)),
+                ValueKind::CpuPercent,
+                "{name}"
+            );
         }
-        let rr = ["nasa_http_jul1995_1min.csv", "nab_aws_elb_request_count_5min.csv", "cpu_dir/x.csv"];
+        let rr = [
+            "nasa_http_jul1995_1min.csv",
+            "nab_aws_elb_request_count_5min.csv",
+            "cpu_dir/x.csv",
+        ];
         for name in rr {
-            assert_eq!(ValueKind::infer(Path::new(name)), ValueKind::RequestRate, "{name}");
+            assert_eq!(
+                ValueKind::infer(Path::new(name)),
+                ValueKind::RequestRate,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn median_step_is_lower_middle() {
-        assert_eq!(trace(&[0.0, 300.0, 900.0], &[1.0; 3]).median_step_s(), Some(300.0));
-        assert_eq!(trace(&[0.0, 1.0, 3.0, 6.0], &[1.0; 4]).median_step_s(), Some(2.0));
+        assert_eq!(
+            trace(&[0.0, 300.0, 900.0], &[1.0; 3]).median_step_s(),
+            Some(300.0)
+        );
+        assert_eq!(
+            trace(&[0.0, 1.0, 3.0, 6.0], &[1.0; 4]).median_step_s(),
+            Some(2.0)
+        );
         assert_eq!(trace(&[5.0], &[1.0]).median_step_s(), None);
     }
 
     #[test]
     fn single_sample_covers_one_step() {
-        let (s, r) = trace(&[0.0], &[3.0]).resample(60.0, GapPolicy::Interpolate).unwrap();
+        let (s, r) = trace(&[0.0], &[3.0])
+            .resample(60.0, GapPolicy::Interpolate)
+            .unwrap();
         assert_close(&s.values, &[3.0]);
         assert_eq!(r, ResampleReport::default());
     }
@@ -692,13 +788,17 @@ mod tests {
     #[test]
     fn partial_last_bin_holds_last_value() {
         // Covers [0, 90): bins [0,60) = 1, [60,120) = 2 held past the end.
-        let (s, _) = trace(&[0.0, 30.0, 60.0], &[1.0, 1.0, 2.0]).resample(60.0, GapPolicy::Hold).unwrap();
+        let (s, _) = trace(&[0.0, 30.0, 60.0], &[1.0, 1.0, 2.0])
+            .resample(60.0, GapPolicy::Hold)
+            .unwrap();
         assert_close(&s.values, &[1.0, 2.0]);
     }
 
     #[test]
     fn trace_not_starting_at_zero_is_relative_to_first_sample() {
-        let (s, _) = trace(&[100.0, 160.0], &[1.0, 5.0]).resample(60.0, GapPolicy::Hold).unwrap();
+        let (s, _) = trace(&[100.0, 160.0], &[1.0, 5.0])
+            .resample(60.0, GapPolicy::Hold)
+            .unwrap();
         assert_close(&s.values, &[1.0, 5.0]);
     }
 
@@ -711,46 +811,89 @@ mod tests {
                 Err(Error::InvalidConfig { ref field, .. }) if field == "workload.resample_s"
             ));
         }
-        assert!(matches!(t.resample(1e-9, GapPolicy::Hold), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            t.resample(1e-9, GapPolicy::Hold),
+            Err(Error::InvalidConfig { .. })
+        ));
         assert!(matches!(
             t.resample_with_max_gap(1.0, GapPolicy::Hold, 0.0),
             Err(Error::InvalidConfig { ref field, .. }) if field == "workload.max_gap_s"
         ));
         let bad = trace(&[0.0, 0.0], &[1.0, 1.0]);
-        assert!(matches!(bad.resample(1.0, GapPolicy::Hold), Err(Error::TraceFormat { line: 3, .. })));
+        assert!(matches!(
+            bad.resample(1.0, GapPolicy::Hold),
+            Err(Error::TraceFormat { line: 3, .. })
+        ));
         let bad = trace(&[0.0, 1.0], &[1.0]);
-        assert!(matches!(bad.resample(1.0, GapPolicy::Hold), Err(Error::TraceFormat { .. })));
+        assert!(matches!(
+            bad.resample(1.0, GapPolicy::Hold),
+            Err(Error::TraceFormat { .. })
+        ));
         let empty = trace(&[], &[]);
-        assert!(matches!(empty.resample(1.0, GapPolicy::Hold), Err(Error::EmptyWindow { .. })));
+        assert!(matches!(
+            empty.resample(1.0, GapPolicy::Hold),
+            Err(Error::EmptyWindow { .. })
+        ));
     }
 
     #[test]
     fn rate_at_is_piecewise_constant_and_holds_last() {
-        let s = RateSeries { step_s: 0.1, values: vec![1.0, 2.0, 3.0, 4.0] };
+        let s = RateSeries {
+            step_s: 0.1,
+            values: vec![1.0, 2.0, 3.0, 4.0],
+        };
         assert_eq!(s.rate_at(SimTime::ZERO), 1.0);
         assert_eq!(s.rate_at(SimTime::from_millis(99)), 1.0);
         assert_eq!(s.rate_at(SimTime::from_millis(100)), 2.0);
         assert_eq!(s.rate_at(SimTime::from_millis(300)), 4.0);
         assert_eq!(s.rate_at(SimTime::from_secs(1_000_000)), 4.0);
         assert_eq!(s.rate_at(SimTime(u64::MAX)), 4.0);
-        assert_eq!(RateSeries { step_s: 1.0, values: vec![] }.rate_at(SimTime::ZERO), 0.0);
+        assert_eq!(
+            RateSeries {
+                step_s: 1.0,
+                values: vec![]
+            }
+            .rate_at(SimTime::ZERO),
+            0.0
+        );
     }
 
     #[test]
     fn window_snaps_to_bins_and_truncates() {
-        let s = RateSeries { step_s: 60.0, values: (0..10).map(f64::from).collect() };
+        let s = RateSeries {
+            step_s: 60.0,
+            values: (0..10).map(f64::from).collect(),
+        };
         assert_close(&s.window(90.0, Some(100.0)).unwrap().values, &[1.0, 2.0]);
         assert_close(&s.window(480.0, Some(1e9)).unwrap().values, &[8.0, 9.0]);
-        assert_close(&s.window(0.0, Some(f64::INFINITY)).unwrap().values, &s.values);
-        assert!(matches!(s.window(600.0, None), Err(Error::EmptyWindow { .. })));
-        assert!(matches!(s.window(0.0, Some(0.0)), Err(Error::EmptyWindow { .. })));
-        assert!(matches!(s.window(-1.0, None), Err(Error::InvalidConfig { .. })));
-        assert!(matches!(s.window(0.0, Some(f64::NAN)), Err(Error::InvalidConfig { .. })));
+        assert_close(
+            &s.window(0.0, Some(f64::INFINITY)).unwrap().values,
+            &s.values,
+        );
+        assert!(matches!(
+            s.window(600.0, None),
+            Err(Error::EmptyWindow { .. })
+        ));
+        assert!(matches!(
+            s.window(0.0, Some(0.0)),
+            Err(Error::EmptyWindow { .. })
+        ));
+        assert!(matches!(
+            s.window(-1.0, None),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert!(matches!(
+            s.window(0.0, Some(f64::NAN)),
+            Err(Error::InvalidConfig { .. })
+        ));
     }
 
     #[test]
     fn split_scale_compress() {
-        let s = RateSeries { step_s: 10.0, values: vec![0.0, 1.0, 2.0, 4.0] };
+        let s = RateSeries {
+            step_s: 10.0,
+            values: vec![0.0, 1.0, 2.0, 4.0],
+        };
         let (a, b) = s.split(0.01).unwrap();
         assert_eq!((a.values.len(), b.values.len()), (1, 3));
         let (a, b) = s.split(0.99).unwrap();
@@ -765,9 +908,18 @@ mod tests {
         assert_eq!(s.duration_s(), 40.0);
         assert_eq!(s.mean(), 1.75);
         assert_eq!(s.total_requests(), 70.0);
-        let zero = RateSeries { step_s: 1.0, values: vec![0.0; 3] };
-        assert!(matches!(zero.scale_to_peak(1.0), Err(Error::EmptyWindow { .. })));
-        let one = RateSeries { step_s: 1.0, values: vec![1.0] };
+        let zero = RateSeries {
+            step_s: 1.0,
+            values: vec![0.0; 3],
+        };
+        assert!(matches!(
+            zero.scale_to_peak(1.0),
+            Err(Error::EmptyWindow { .. })
+        ));
+        let one = RateSeries {
+            step_s: 1.0,
+            values: vec![1.0],
+        };
         assert!(matches!(one.split(0.5), Err(Error::EmptyWindow { .. })));
     }
 }

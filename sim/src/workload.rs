@@ -32,7 +32,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 
-use crate::trace::{ceil_bins, GapPolicy, RateSeries, ResampleReport, Trace, ValueKind, MAX_BINS, SERIES_PATH};
+use crate::trace::{
+    ceil_bins, GapPolicy, RateSeries, ResampleReport, Trace, ValueKind, MAX_BINS, SERIES_PATH,
+};
 use crate::{Error, Result};
 
 /// The trace used when a config names neither a trace nor a pattern, relative to `base_dir`.
@@ -199,7 +201,10 @@ fn positive(field: &str, x: f64, unit: &str) -> Result<()> {
     if x.is_finite() && x > 0.0 {
         Ok(())
     } else {
-        Err(Error::config(field, format!("expected a finite number > 0 {unit}, got {x}")))
+        Err(Error::config(
+            field,
+            format!("expected a finite number > 0 {unit}, got {x}"),
+        ))
     }
 }
 
@@ -208,7 +213,10 @@ fn non_negative(field: &str, x: f64, unit: &str) -> Result<()> {
     if x.is_finite() && x >= 0.0 {
         Ok(())
     } else {
-        Err(Error::config(field, format!("expected a finite number >= 0 {unit}, got {x}")))
+        Err(Error::config(
+            field,
+            format!("expected a finite number >= 0 {unit}, got {x}"),
+        ))
     }
 }
 
@@ -249,11 +257,18 @@ impl WorkloadConfig {
         if !(self.train_fraction > 0.0 && self.train_fraction < 1.0) {
             return Err(Error::config(
                 "workload.train_fraction",
-                format!("expected a fraction strictly between 0 and 1, got {}", self.train_fraction),
+                format!(
+                    "expected a fraction strictly between 0 and 1, got {}",
+                    self.train_fraction
+                ),
             ));
         }
         positive("workload.peak_rps", self.peak_rps, "requests/s")?;
-        positive("workload.time_compression", self.time_compression, "(a speed-up factor)")?;
+        positive(
+            "workload.time_compression",
+            self.time_compression,
+            "(a speed-up factor)",
+        )?;
         if let Some(p) = &self.pattern {
             p.validate()?;
             if ceil_bins(p.duration_s() / self.resample_s) > MAX_BINS as f64 {
@@ -298,7 +313,9 @@ impl WorkloadConfig {
                 Some(g) => trace.resample_with_max_gap(self.resample_s, self.gap_policy, g),
                 None => trace.resample(self.resample_s, self.gap_policy),
             }?;
-            let window = series.window(self.start_s, self.duration_s).map_err(with_path)?;
+            let window = series
+                .window(self.start_s, self.duration_s)
+                .map_err(with_path)?;
             let scaled = window.scale_to_peak(self.peak_rps).map_err(with_path)?;
             let (train, evaluation) = scaled.split(self.train_fraction).map_err(with_path)?;
             Ok(Windows {
@@ -311,7 +328,9 @@ impl WorkloadConfig {
             let path = PathBuf::from(PATTERN_PATH);
             let with_path = |e: Error| name_series(e, &path);
             let series = pattern.render(self.resample_s, seed)?;
-            let window = series.window(self.start_s, self.duration_s).map_err(with_path)?;
+            let window = series
+                .window(self.start_s, self.duration_s)
+                .map_err(with_path)?;
             let (train, evaluation) = window.split(self.train_fraction).map_err(with_path)?;
             Ok(Windows {
                 train: train.compress(self.time_compression),
@@ -321,7 +340,10 @@ impl WorkloadConfig {
             })
         } else {
             // Unreachable after validate(), kept as an error rather than a panic.
-            Err(Error::config("workload.trace", "expected exactly one of `trace` and `pattern`"))
+            Err(Error::config(
+                "workload.trace",
+                "expected exactly one of `trace` and `pattern`",
+            ))
         }
     }
 }
@@ -330,7 +352,10 @@ impl WorkloadConfig {
 fn name_series(e: Error, path: &Path) -> Error {
     match e {
         Error::EmptyWindow { path: p, message } if p == Path::new(SERIES_PATH) => {
-            Error::EmptyWindow { path: path.to_path_buf(), message }
+            Error::EmptyWindow {
+                path: path.to_path_buf(),
+                message,
+            }
         }
         other => other,
     }
@@ -426,17 +451,30 @@ impl Pattern {
         positive(&f("duration_s"), self.duration_s(), "seconds")?;
         match *self {
             Pattern::Constant { rps, .. } => non_negative(&f("rps"), rps, "requests/s"),
-            Pattern::Ramp { from_rps, to_rps, .. } => {
+            Pattern::Ramp {
+                from_rps, to_rps, ..
+            } => {
                 non_negative(&f("from_rps"), from_rps, "requests/s")?;
                 non_negative(&f("to_rps"), to_rps, "requests/s")
             }
-            Pattern::Spike { base_rps, spike_rps, start_s, spike_duration_s, .. } => {
+            Pattern::Spike {
+                base_rps,
+                spike_rps,
+                start_s,
+                spike_duration_s,
+                ..
+            } => {
                 non_negative(&f("base_rps"), base_rps, "requests/s")?;
                 non_negative(&f("spike_rps"), spike_rps, "requests/s")?;
                 non_negative(&f("start_s"), start_s, "seconds")?;
                 positive(&f("spike_duration_s"), spike_duration_s, "seconds")
             }
-            Pattern::Sine { mean_rps, amplitude_rps, period_s, .. } => {
+            Pattern::Sine {
+                mean_rps,
+                amplitude_rps,
+                period_s,
+                ..
+            } => {
                 non_negative(&f("mean_rps"), mean_rps, "requests/s")?;
                 non_negative(&f("amplitude_rps"), amplitude_rps, "requests/s")?;
                 positive(&f("period_s"), period_s, "seconds")?;
@@ -448,13 +486,19 @@ impl Pattern {
                 }
                 Ok(())
             }
-            Pattern::Bursty { base_rps, burst_rps, mean_burst_s, mean_gap_s, duration_s } => {
+            Pattern::Bursty {
+                base_rps,
+                burst_rps,
+                mean_burst_s,
+                mean_gap_s,
+                duration_s,
+            } => {
                 non_negative(&f("base_rps"), base_rps, "requests/s")?;
                 non_negative(&f("burst_rps"), burst_rps, "requests/s")?;
                 positive(&f("mean_burst_s"), mean_burst_s, "seconds")?;
                 positive(&f("mean_gap_s"), mean_gap_s, "seconds")?;
                 let cycles = duration_s / (mean_burst_s + mean_gap_s);
-                if !(cycles <= MAX_BINS as f64) {
+                if cycles.is_nan() || cycles > MAX_BINS as f64 {
                     return Err(Error::config(
                         f("mean_burst_s"),
                         format!("about {cycles} bursts in {duration_s} s, more than {MAX_BINS}; expected longer mean_burst_s/mean_gap_s"),
@@ -480,7 +524,7 @@ impl Pattern {
         positive("workload.resample_s", step_s, "seconds")?;
         let duration_s = self.duration_s();
         let bins = ceil_bins(duration_s / step_s);
-        if !(bins <= MAX_BINS as f64) {
+        if bins.is_nan() || bins > MAX_BINS as f64 {
             return Err(Error::config(
                 "workload.resample_s",
                 format!("a step of {step_s} s over a {duration_s} s pattern gives more than {MAX_BINS} bins; expected a larger step"),
@@ -490,11 +534,18 @@ impl Pattern {
         let edge = |k: usize| k as f64 * step_s;
         let values = match *self {
             Pattern::Constant { rps, .. } => vec![rps; bins],
-            Pattern::Bursty { base_rps, burst_rps, mean_burst_s, mean_gap_s, .. } => {
+            Pattern::Bursty {
+                base_rps,
+                burst_rps,
+                mean_burst_s,
+                mean_gap_s,
+                ..
+            } => {
                 let horizon = edge(bins);
                 let mut integrals = vec![0.0; bins];
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                let (gap, burst) = match (Exp::new(1.0 / mean_gap_s), Exp::new(1.0 / mean_burst_s)) {
+                let (gap, burst) = match (Exp::new(1.0 / mean_gap_s), Exp::new(1.0 / mean_burst_s))
+                {
                     (Ok(g), Ok(b)) => (g, b),
                     _ => {
                         return Err(Error::config(
@@ -544,17 +595,30 @@ impl Pattern {
     fn antiderivative(&self, t: f64) -> f64 {
         match *self {
             Pattern::Constant { rps, .. } => rps * t,
-            Pattern::Ramp { from_rps, to_rps, duration_s } => {
+            Pattern::Ramp {
+                from_rps,
+                to_rps,
+                duration_s,
+            } => {
                 let u = t.min(duration_s);
                 from_rps * u + (to_rps - from_rps) * u * u / (2.0 * duration_s) + to_rps * (t - u)
             }
-            Pattern::Spike { base_rps, spike_rps, start_s, spike_duration_s, .. } => {
+            Pattern::Spike {
+                base_rps,
+                spike_rps,
+                start_s,
+                spike_duration_s,
+                ..
+            } => {
                 let inside = (t.min(start_s + spike_duration_s) - start_s).max(0.0);
                 base_rps * t + (spike_rps - base_rps) * inside
             }
-            Pattern::Sine { mean_rps, amplitude_rps, period_s, .. } => {
-                mean_rps * t + amplitude_rps * period_s / TAU * (1.0 - (TAU * t / period_s).cos())
-            }
+            Pattern::Sine {
+                mean_rps,
+                amplitude_rps,
+                period_s,
+                ..
+            } => mean_rps * t + amplitude_rps * period_s / TAU * (1.0 - (TAU * t / period_s).cos()),
             // Not used: bursty is integrated period by period in `render`.
             Pattern::Bursty { base_rps, .. } => base_rps * t,
         }
@@ -568,7 +632,10 @@ mod tests {
     fn assert_close(got: &[f64], want: &[f64]) {
         assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "got {got:?}, want {want:?}");
+            assert!(
+                (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                "got {got:?}, want {want:?}"
+            );
         }
     }
 
@@ -581,12 +648,22 @@ mod tests {
 
     #[test]
     fn patterns_render_exact_bin_means() {
-        let c = Pattern::Constant { rps: 5.0, duration_s: 150.0 };
+        let c = Pattern::Constant {
+            rps: 5.0,
+            duration_s: 150.0,
+        };
         assert_close(&c.render(60.0, 0).unwrap().values, &[5.0, 5.0, 5.0]);
 
-        let r = Pattern::Ramp { from_rps: 0.0, to_rps: 30.0, duration_s: 300.0 };
+        let r = Pattern::Ramp {
+            from_rps: 0.0,
+            to_rps: 30.0,
+            duration_s: 300.0,
+        };
         // Bin means are the ramp at the bin midpoints: 0.1 rps/s * (30, 90, ...).
-        assert_close(&r.render(60.0, 0).unwrap().values, &[3.0, 9.0, 15.0, 21.0, 27.0]);
+        assert_close(
+            &r.render(60.0, 0).unwrap().values,
+            &[3.0, 9.0, 15.0, 21.0, 27.0],
+        );
 
         let s = Pattern::Spike {
             base_rps: 10.0,
@@ -595,9 +672,17 @@ mod tests {
             spike_duration_s: 60.0,
             duration_s: 240.0,
         };
-        assert_close(&s.render(60.0, 0).unwrap().values, &[10.0, 55.0, 55.0, 10.0]);
+        assert_close(
+            &s.render(60.0, 0).unwrap().values,
+            &[10.0, 55.0, 55.0, 10.0],
+        );
 
-        let sine = Pattern::Sine { mean_rps: 10.0, amplitude_rps: 5.0, period_s: 120.0, duration_s: 240.0 };
+        let sine = Pattern::Sine {
+            mean_rps: 10.0,
+            amplitude_rps: 5.0,
+            period_s: 120.0,
+            duration_s: 240.0,
+        };
         let v = sine.render(60.0, 0).unwrap().values;
         // First half-period mean: 10 + 5 * 2/pi; second: 10 - 5 * 2/pi.
         let h = 10.0 / std::f64::consts::PI;
@@ -617,7 +702,10 @@ mod tests {
         assert_eq!(a, b.render(10.0, 7).unwrap());
         assert_ne!(a, b.render(10.0, 8).unwrap());
         assert_eq!(a.values.len(), 3600);
-        assert!(a.values.iter().all(|&v| (2.0 - 1e-9..=50.0 + 1e-9).contains(&v)));
+        assert!(a
+            .values
+            .iter()
+            .all(|&v| (2.0 - 1e-9..=50.0 + 1e-9).contains(&v)));
         // Long-run mean approaches (2*120 + 50*30) / 150 = 11.6.
         assert!((a.mean() - 11.6).abs() < 1.5, "mean {}", a.mean());
         assert!(a.values.iter().any(|&v| v > 49.0) && a.values.iter().any(|&v| v < 2.1));
@@ -626,11 +714,35 @@ mod tests {
     #[test]
     fn pattern_validation_names_fields() {
         let bad = [
-            (Pattern::Constant { rps: -1.0, duration_s: 1.0 }, "workload.pattern.rps"),
-            (Pattern::Constant { rps: 1.0, duration_s: 0.0 }, "workload.pattern.duration_s"),
-            (Pattern::Ramp { from_rps: f64::NAN, to_rps: 1.0, duration_s: 1.0 }, "workload.pattern.from_rps"),
             (
-                Pattern::Sine { mean_rps: 1.0, amplitude_rps: 2.0, period_s: 1.0, duration_s: 1.0 },
+                Pattern::Constant {
+                    rps: -1.0,
+                    duration_s: 1.0,
+                },
+                "workload.pattern.rps",
+            ),
+            (
+                Pattern::Constant {
+                    rps: 1.0,
+                    duration_s: 0.0,
+                },
+                "workload.pattern.duration_s",
+            ),
+            (
+                Pattern::Ramp {
+                    from_rps: f64::NAN,
+                    to_rps: 1.0,
+                    duration_s: 1.0,
+                },
+                "workload.pattern.from_rps",
+            ),
+            (
+                Pattern::Sine {
+                    mean_rps: 1.0,
+                    amplitude_rps: 2.0,
+                    period_s: 1.0,
+                    duration_s: 1.0,
+                },
                 "workload.pattern.amplitude_rps",
             ),
             (
@@ -657,8 +769,14 @@ mod tests {
         for (p, field) in bad {
             assert_eq!(field_of(p.render(1.0, 0).unwrap_err()), field, "{p:?}");
         }
-        let ok = Pattern::Constant { rps: 1.0, duration_s: 1e9 };
-        assert_eq!(field_of(ok.render(1.0, 0).unwrap_err()), "workload.resample_s");
+        let ok = Pattern::Constant {
+            rps: 1.0,
+            duration_s: 1e9,
+        };
+        assert_eq!(
+            field_of(ok.render(1.0, 0).unwrap_err()),
+            "workload.resample_s"
+        );
     }
 
     #[test]
@@ -671,7 +789,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pat.trace, None);
-        assert_eq!(pat.pattern, Some(Pattern::Constant { rps: 3.0, duration_s: 100.0 }));
+        assert_eq!(
+            pat.pattern,
+            Some(Pattern::Constant {
+                rps: 3.0,
+                duration_s: 100.0
+            })
+        );
         pat.validate().unwrap();
 
         let full: WorkloadConfig = toml::from_str(
@@ -695,9 +819,10 @@ mod tests {
             "pattern = { kind = \"constant\", rps = 3, duration_s = 100, extra = 1 }"
         )
         .is_err());
-        let both: WorkloadConfig =
-            toml::from_str("trace = \"x.csv\"\npattern = { kind = \"constant\", rps = 3, duration_s = 100 }")
-                .unwrap();
+        let both: WorkloadConfig = toml::from_str(
+            "trace = \"x.csv\"\npattern = { kind = \"constant\", rps = 3, duration_s = 100 }",
+        )
+        .unwrap();
         assert_eq!(field_of(both.validate().unwrap_err()), "workload.pattern");
     }
 
@@ -706,22 +831,91 @@ mod tests {
         let d = WorkloadConfig::default;
         let cases: Vec<(WorkloadConfig, &str)> = vec![
             (WorkloadConfig { trace: None, ..d() }, "workload.trace"),
-            (WorkloadConfig { resample_s: 0.0, ..d() }, "workload.resample_s"),
-            (WorkloadConfig { resample_s: f64::NAN, ..d() }, "workload.resample_s"),
-            (WorkloadConfig { start_s: -1.0, ..d() }, "workload.start_s"),
-            (WorkloadConfig { duration_s: Some(0.0), ..d() }, "workload.duration_s"),
-            (WorkloadConfig { duration_s: Some(f64::INFINITY), ..d() }, "workload.duration_s"),
-            (WorkloadConfig { max_gap_s: Some(-5.0), ..d() }, "workload.max_gap_s"),
-            (WorkloadConfig { train_fraction: 0.0, ..d() }, "workload.train_fraction"),
-            (WorkloadConfig { train_fraction: 1.0, ..d() }, "workload.train_fraction"),
-            (WorkloadConfig { train_fraction: f64::NAN, ..d() }, "workload.train_fraction"),
-            (WorkloadConfig { peak_rps: 0.0, ..d() }, "workload.peak_rps"),
-            (WorkloadConfig { time_compression: -2.0, ..d() }, "workload.time_compression"),
+            (
+                WorkloadConfig {
+                    resample_s: 0.0,
+                    ..d()
+                },
+                "workload.resample_s",
+            ),
+            (
+                WorkloadConfig {
+                    resample_s: f64::NAN,
+                    ..d()
+                },
+                "workload.resample_s",
+            ),
+            (
+                WorkloadConfig {
+                    start_s: -1.0,
+                    ..d()
+                },
+                "workload.start_s",
+            ),
+            (
+                WorkloadConfig {
+                    duration_s: Some(0.0),
+                    ..d()
+                },
+                "workload.duration_s",
+            ),
+            (
+                WorkloadConfig {
+                    duration_s: Some(f64::INFINITY),
+                    ..d()
+                },
+                "workload.duration_s",
+            ),
+            (
+                WorkloadConfig {
+                    max_gap_s: Some(-5.0),
+                    ..d()
+                },
+                "workload.max_gap_s",
+            ),
+            (
+                WorkloadConfig {
+                    train_fraction: 0.0,
+                    ..d()
+                },
+                "workload.train_fraction",
+            ),
+            (
+                WorkloadConfig {
+                    train_fraction: 1.0,
+                    ..d()
+                },
+                "workload.train_fraction",
+            ),
+            (
+                WorkloadConfig {
+                    train_fraction: f64::NAN,
+                    ..d()
+                },
+                "workload.train_fraction",
+            ),
+            (
+                WorkloadConfig {
+                    peak_rps: 0.0,
+                    ..d()
+                },
+                "workload.peak_rps",
+            ),
+            (
+                WorkloadConfig {
+                    time_compression: -2.0,
+                    ..d()
+                },
+                "workload.time_compression",
+            ),
         ];
         for (cfg, field) in cases {
             assert_eq!(field_of(cfg.validate().unwrap_err()), field);
             // build validates before touching the file system.
-            assert_eq!(field_of(cfg.build(Path::new("/nonexistent"), 0).unwrap_err()), field);
+            assert_eq!(
+                field_of(cfg.build(Path::new("/nonexistent"), 0).unwrap_err()),
+                field
+            );
         }
         WorkloadConfig::default().validate().unwrap();
     }
@@ -730,7 +924,11 @@ mod tests {
     fn pattern_pipeline_splits_and_compresses_without_scaling() {
         let cfg = WorkloadConfig {
             trace: None,
-            pattern: Some(Pattern::Ramp { from_rps: 0.0, to_rps: 30.0, duration_s: 300.0 }),
+            pattern: Some(Pattern::Ramp {
+                from_rps: 0.0,
+                to_rps: 30.0,
+                duration_s: 300.0,
+            }),
             train_fraction: 0.6,
             time_compression: 2.0,
             ..WorkloadConfig::default()
@@ -742,7 +940,10 @@ mod tests {
         assert_eq!(w.value_kind, ValueKind::RequestRate);
         assert_eq!(w.report, ResampleReport::default());
 
-        let past = WorkloadConfig { start_s: 300.0, ..cfg };
+        let past = WorkloadConfig {
+            start_s: 300.0,
+            ..cfg
+        };
         match past.build(Path::new("/nonexistent"), 1).unwrap_err() {
             Error::EmptyWindow { path, .. } => assert_eq!(path, Path::new(PATTERN_PATH)),
             other => panic!("{other:?}"),

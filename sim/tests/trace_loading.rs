@@ -9,7 +9,9 @@ use sim::workload::WorkloadConfig;
 use sim::{Error, SimTime};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn datasets_dir() -> PathBuf {
@@ -19,12 +21,18 @@ fn datasets_dir() -> PathBuf {
 fn assert_close(got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
     for (g, w) in got.iter().zip(want) {
-        assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "got {got:?}, want {want:?}");
+        assert!(
+            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "got {got:?}, want {want:?}"
+        );
     }
 }
 
 fn resample(name: &str, step_s: f64, policy: GapPolicy) -> (RateSeries, ResampleReport) {
-    Trace::load(&data(name)).unwrap().resample(step_s, policy).unwrap()
+    Trace::load(&data(name))
+        .unwrap()
+        .resample(step_s, policy)
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -37,7 +45,13 @@ fn one_second_trace_to_one_minute_averages() {
     let (s, report) = resample("ramp_1s.csv", 60.0, GapPolicy::Hold);
     assert_eq!(s.step_s, 60.0);
     assert_close(&s.values, &[29.5, 89.5]);
-    assert_eq!(report, ResampleReport { gaps: 0, longest_gap_s: 0.0 });
+    assert_eq!(
+        report,
+        ResampleReport {
+            gaps: 0,
+            longest_gap_s: 0.0
+        }
+    );
     // Interpolate: each second averages its two ends (i + 0.5); the last second is held (119).
     // Minute 0: mean of 0.5..59.5 = 30. Minute 1: (sum of 60.5..118.5 + 119) / 60.
     let (s, _) = resample("ramp_1s.csv", 60.0, GapPolicy::Interpolate);
@@ -59,7 +73,9 @@ fn five_minute_trace_to_one_minute_hold_vs_interpolate() {
     // [0, 300): 10 + 0.1 t at t = 30, 90, ...; [300, 600): 40 - t'/15 at t' = 30, 90, ...;
     // after the last sample 20 is held.
     let (interp, _) = resample("step_300s.csv", 60.0, GapPolicy::Interpolate);
-    let want = [13.0, 19.0, 25.0, 31.0, 37.0, 38.0, 34.0, 30.0, 26.0, 22.0, 20.0, 20.0, 20.0, 20.0, 20.0];
+    let want = [
+        13.0, 19.0, 25.0, 31.0, 37.0, 38.0, 34.0, 30.0, 26.0, 22.0, 20.0, 20.0, 20.0, 20.0, 20.0,
+    ];
     assert_close(&interp.values, &want);
 }
 
@@ -69,12 +85,24 @@ fn irregular_gap_filled_both_ways_and_reported() {
     // series covers [0, 1200) and the 600 s step is a gap (> 1.5 x 300).
     let (hold, report) = resample("gap_0_300_900.csv", 300.0, GapPolicy::Hold);
     assert_close(&hold.values, &[10.0, 40.0, 40.0, 20.0]);
-    assert_eq!(report, ResampleReport { gaps: 1, longest_gap_s: 600.0 });
+    assert_eq!(
+        report,
+        ResampleReport {
+            gaps: 1,
+            longest_gap_s: 600.0
+        }
+    );
 
     let (interp, report) = resample("gap_0_300_900.csv", 300.0, GapPolicy::Interpolate);
     // [0,300): mean of 10..40 = 25; [300,600): 40 -> 30 = 35; [600,900): 30 -> 20 = 25.
     assert_close(&interp.values, &[25.0, 35.0, 25.0, 20.0]);
-    assert_eq!(report, ResampleReport { gaps: 1, longest_gap_s: 600.0 });
+    assert_eq!(
+        report,
+        ResampleReport {
+            gaps: 1,
+            longest_gap_s: 600.0
+        }
+    );
 
     // At 60 s: the gap [300, 900) is 40 held, or 40 - (t - 300)/30 at the bin midpoints.
     let (interp, _) = resample("gap_0_300_900.csv", 60.0, GapPolicy::Interpolate);
@@ -85,7 +113,9 @@ fn irregular_gap_filled_both_ways_and_reported() {
 
     // An explicit threshold above the gap reports nothing.
     let trace = Trace::load(&data("gap_0_300_900.csv")).unwrap();
-    let (_, report) = trace.resample_with_max_gap(300.0, GapPolicy::Hold, 600.0).unwrap();
+    let (_, report) = trace
+        .resample_with_max_gap(300.0, GapPolicy::Hold, 600.0)
+        .unwrap();
     assert_eq!(report, ResampleReport::default());
 }
 
@@ -147,12 +177,26 @@ fn build_runs_the_whole_pipeline() {
     assert_eq!(w.value_kind, ValueKind::RequestRate);
     assert_eq!(w.report, ResampleReport::default());
 
-    let cpu = WorkloadConfig { value_kind: Some(ValueKind::CpuPercent), ..cfg.clone() };
-    assert_eq!(cpu.build(Path::new(env!("CARGO_MANIFEST_DIR")), 0).unwrap().value_kind, ValueKind::CpuPercent);
+    let cpu = WorkloadConfig {
+        value_kind: Some(ValueKind::CpuPercent),
+        ..cfg.clone()
+    };
+    assert_eq!(
+        cpu.build(Path::new(env!("CARGO_MANIFEST_DIR")), 0)
+            .unwrap()
+            .value_kind,
+        ValueKind::CpuPercent
+    );
 
     // Interpolation through the same pipeline: window bins 2..7 of the interpolated series.
-    let interp = WorkloadConfig { gap_policy: GapPolicy::Interpolate, time_compression: 1.0, ..cfg };
-    let w = interp.build(Path::new(env!("CARGO_MANIFEST_DIR")), 0).unwrap();
+    let interp = WorkloadConfig {
+        gap_policy: GapPolicy::Interpolate,
+        time_compression: 1.0,
+        ..cfg
+    };
+    let w = interp
+        .build(Path::new(env!("CARGO_MANIFEST_DIR")), 0)
+        .unwrap();
     let f = 100.0 / 38.0;
     assert_close(&w.train.values, &[25.0 * f, 31.0 * f, 37.0 * f]);
     assert_close(&w.evaluation.values, &[100.0, 34.0 * f]);
@@ -168,10 +212,20 @@ fn format_error(name: &str, line: usize) -> String {
     match Trace::load(&data(name)) {
         Err(e @ Error::TraceFormat { .. }) => {
             let shown = e.to_string();
-            let Error::TraceFormat { path, line: got, message } = e else { unreachable!() };
+            let Error::TraceFormat {
+                path,
+                line: got,
+                message,
+            } = e
+            else {
+                unreachable!()
+            };
             assert_eq!(got, line, "{name}: {message}");
             assert_eq!(path, data(name));
-            assert!(shown.contains(name) && shown.contains(&format!(":{line}:")), "{shown}");
+            assert!(
+                shown.contains(name) && shown.contains(&format!(":{line}:")),
+                "{shown}"
+            );
             message
         }
         other => panic!("{name}: expected TraceFormat at line {line}, got {other:?}"),
@@ -181,7 +235,10 @@ fn format_error(name: &str, line: usize) -> String {
 #[test]
 fn bad_header() {
     let m = format_error("bad_header.csv", 1);
-    assert!(m.contains("timestamp_s,value") && m.contains("time,value"), "{m}");
+    assert!(
+        m.contains("timestamp_s,value") && m.contains("time,value"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -229,14 +286,19 @@ fn missing_file() {
     match Trace::load(&path) {
         Err(e @ Error::TraceIo { .. }) => {
             assert!(e.to_string().contains("does_not_exist.csv"));
-            let Error::TraceIo { path: p, source } = e else { unreachable!() };
+            let Error::TraceIo { path: p, source } = e else {
+                unreachable!()
+            };
             assert_eq!(p, path);
             assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
         }
         other => panic!("expected TraceIo, got {other:?}"),
     }
     // Through the workload, too (relative path resolved against base_dir).
-    let cfg = WorkloadConfig { trace: Some(PathBuf::from("nope.csv")), ..WorkloadConfig::default() };
+    let cfg = WorkloadConfig {
+        trace: Some(PathBuf::from("nope.csv")),
+        ..WorkloadConfig::default()
+    };
     match cfg.build(&data(""), 0) {
         Err(Error::TraceIo { path, .. }) => assert_eq!(path, data("nope.csv")),
         other => panic!("expected TraceIo, got {other:?}"),
@@ -252,23 +314,51 @@ fn empty_windows() {
     };
     let expect_empty = |cfg: WorkloadConfig| match cfg.build(base, 0) {
         Err(Error::EmptyWindow { path, message }) => {
-            assert_eq!(path, base.join("tests/data/step_300s.csv").as_path(), "{message}")
+            assert_eq!(
+                path,
+                base.join("tests/data/step_300s.csv").as_path(),
+                "{message}"
+            )
         }
         other => panic!("expected EmptyWindow, got {other:?}"),
     };
     // Start at/after the end (the series covers [0, 900)).
-    expect_empty(WorkloadConfig { start_s: 900.0, ..cfg.clone() });
-    expect_empty(WorkloadConfig { start_s: 1e6, ..cfg.clone() });
+    expect_empty(WorkloadConfig {
+        start_s: 900.0,
+        ..cfg.clone()
+    });
+    expect_empty(WorkloadConfig {
+        start_s: 1e6,
+        ..cfg.clone()
+    });
     // One bin cannot be split into two non-empty parts.
-    expect_empty(WorkloadConfig { start_s: 840.0, ..cfg.clone() });
+    expect_empty(WorkloadConfig {
+        start_s: 840.0,
+        ..cfg.clone()
+    });
     // Nothing to scale.
-    let zero = WorkloadConfig { trace: Some(PathBuf::from("tests/data/all_zero.csv")), ..cfg.clone() };
-    assert!(matches!(zero.build(base, 0), Err(Error::EmptyWindow { .. })));
+    let zero = WorkloadConfig {
+        trace: Some(PathBuf::from("tests/data/all_zero.csv")),
+        ..cfg.clone()
+    };
+    assert!(matches!(
+        zero.build(base, 0),
+        Err(Error::EmptyWindow { .. })
+    ));
     // Directly on the series.
     let (s, _) = resample("step_300s.csv", 60.0, GapPolicy::Hold);
-    assert!(matches!(s.window(900.0, None), Err(Error::EmptyWindow { .. })));
-    assert!(matches!(s.window(0.0, Some(0.0)), Err(Error::EmptyWindow { .. })));
-    assert!(matches!(s.window(0.0, Some(-5.0)), Err(Error::EmptyWindow { .. })));
+    assert!(matches!(
+        s.window(900.0, None),
+        Err(Error::EmptyWindow { .. })
+    ));
+    assert!(matches!(
+        s.window(0.0, Some(0.0)),
+        Err(Error::EmptyWindow { .. })
+    ));
+    assert!(matches!(
+        s.window(0.0, Some(-5.0)),
+        Err(Error::EmptyWindow { .. })
+    ));
 }
 
 #[test]
@@ -279,7 +369,10 @@ fn bad_train_fraction() {
             Err(Error::InvalidConfig { field, .. }) => assert_eq!(field, "workload.train_fraction"),
             other => panic!("train_fraction {f}: expected InvalidConfig, got {other:?}"),
         }
-        let cfg = WorkloadConfig { train_fraction: f, ..WorkloadConfig::default() };
+        let cfg = WorkloadConfig {
+            train_fraction: f,
+            ..WorkloadConfig::default()
+        };
         assert!(matches!(
             cfg.build(&datasets_dir(), 0),
             Err(Error::InvalidConfig { ref field, .. }) if field == "workload.train_fraction"
@@ -307,28 +400,55 @@ fn every_dataset_loads_and_builds_with_the_default_config() {
 
     for path in &csvs {
         let name = path.file_name().unwrap().to_str().unwrap();
-        let entry = entries.iter().find(|e| e["file"] == name).unwrap_or_else(|| panic!("{name} not in manifest"));
+        let entry = entries
+            .iter()
+            .find(|e| e["file"] == name)
+            .unwrap_or_else(|| panic!("{name} not in manifest"));
         let trace = Trace::load(path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(trace.len() as u64, entry["rows"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            trace.len() as u64,
+            entry["rows"].as_u64().unwrap(),
+            "{name}"
+        );
         let max = trace.values.iter().copied().fold(0.0, f64::max);
-        assert!((max - entry["max"].as_f64().unwrap()).abs() < 1e-6, "{name}");
-        let kind = if entry["kind"] == "cpu" { ValueKind::CpuPercent } else { ValueKind::RequestRate };
+        assert!(
+            (max - entry["max"].as_f64().unwrap()).abs() < 1e-6,
+            "{name}"
+        );
+        let kind = if entry["kind"] == "cpu" {
+            ValueKind::CpuPercent
+        } else {
+            ValueKind::RequestRate
+        };
         assert_eq!(ValueKind::infer(path), kind, "{name}");
         let median = trace.median_step_s().unwrap();
         let step = entry["step"].as_f64().unwrap();
-        assert!((median - step).abs() <= 0.05 * step, "{name}: median step {median} vs {step}");
+        assert!(
+            (median - step).abs() <= 0.05 * step,
+            "{name}: median step {median} vs {step}"
+        );
 
         // Hold preserves the total number of requests: sum(v_i * dt_i) + last value over the
         // rest of the series.
         let (series, report) = trace.resample(60.0, GapPolicy::Hold).unwrap();
         let t0 = trace.timestamps_s[0];
         let last = trace.len() - 1;
-        let mut total: f64 =
-            trace.timestamps_s.windows(2).zip(&trace.values).map(|(w, v)| v * (w[1] - w[0])).sum();
+        let mut total: f64 = trace
+            .timestamps_s
+            .windows(2)
+            .zip(&trace.values)
+            .map(|(w, v)| v * (w[1] - w[0]))
+            .sum();
         total += trace.values[last] * (t0 + series.duration_s() - trace.timestamps_s[last]);
         let got = series.total_requests();
-        assert!((got - total).abs() <= 1e-9 * total.max(1.0), "{name}: {got} vs {total}");
-        assert!(series.duration_s() >= trace.duration_s() && series.duration_s() < trace.duration_s() + 60.0);
+        assert!(
+            (got - total).abs() <= 1e-9 * total.max(1.0),
+            "{name}: {got} vs {total}"
+        );
+        assert!(
+            series.duration_s() >= trace.duration_s()
+                && series.duration_s() < trace.duration_s() + 60.0
+        );
         if name.starts_with("nab_aws_ec2_cpu_5f5533") {
             assert_eq!(report.gaps, 0, "{name} has regular steps");
         }
@@ -336,15 +456,29 @@ fn every_dataset_loads_and_builds_with_the_default_config() {
             assert!(report.gaps > 0, "{name} has missing rows");
         }
 
-        let cfg = WorkloadConfig { trace: Some(PathBuf::from(name)), ..WorkloadConfig::default() };
+        let cfg = WorkloadConfig {
+            trace: Some(PathBuf::from(name)),
+            ..WorkloadConfig::default()
+        };
         let w = cfg.build(&dir, 0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.value_kind, kind, "{name}");
-        assert!(!w.train.values.is_empty() && !w.evaluation.values.is_empty(), "{name}");
+        assert!(
+            !w.train.values.is_empty() && !w.evaluation.values.is_empty(),
+            "{name}"
+        );
         let peak = w.train.peak().max(w.evaluation.peak());
         assert!((peak - 100.0).abs() < 1e-9, "{name}: peak {peak}");
         let n = w.train.values.len() + w.evaluation.values.len();
-        assert!(w.train.values.len().abs_diff(w.evaluation.values.len()) <= 1, "{name}: {n}");
-        assert!(w.train.values.iter().chain(&w.evaluation.values).all(|v| v.is_finite() && *v >= 0.0));
+        assert!(
+            w.train.values.len().abs_diff(w.evaluation.values.len()) <= 1,
+            "{name}: {n}"
+        );
+        assert!(w
+            .train
+            .values
+            .iter()
+            .chain(&w.evaluation.values)
+            .all(|v| v.is_finite() && *v >= 0.0));
     }
 }
 

@@ -4,8 +4,7 @@
 //! hpa-algorithm.md sections 10 and 11.
 
 use super::{
-    f64_to_i32, i64_to_i32, Behavior, Millis, PolicyType, ScalingPolicy, ScalingRules,
-    SelectPolicy,
+    f64_to_i32, i64_to_i32, Behavior, Millis, PolicyType, ScalingPolicy, ScalingRules, SelectPolicy,
 };
 
 /// A stored recommendation (`timestampedRecommendation`).
@@ -55,8 +54,16 @@ pub struct EffectiveBehavior {
 /// {Pods 4 per 15 s, Percent 100 per 15 s}; each field set in `rules` replaces its default.
 pub fn default_scale_up_rules(rules: Option<&ScalingRules>) -> EffectiveRules {
     let defaults = [
-        ScalingPolicy { kind: PolicyType::Pods, value: 4, period_s: 15 },
-        ScalingPolicy { kind: PolicyType::Percent, value: 100, period_s: 15 },
+        ScalingPolicy {
+            kind: PolicyType::Pods,
+            value: 4,
+            period_s: 15,
+        },
+        ScalingPolicy {
+            kind: PolicyType::Percent,
+            value: 100,
+            period_s: 15,
+        },
     ];
     copy_rules(rules, Some(0), &defaults, 0)
 }
@@ -64,8 +71,15 @@ pub fn default_scale_up_rules(rules: Option<&ScalingRules>) -> EffectiveRules {
 /// API defaults of scale-down rules (`GenerateHPAScaleDownRules`): window unset (filled with
 /// `downscale_window_s` as `maybeInitScaleDownStabilizationWindow` does), `Max`,
 /// {Percent 100 per 15 s}.
-pub fn default_scale_down_rules(rules: Option<&ScalingRules>, downscale_window_s: i32) -> EffectiveRules {
-    let defaults = [ScalingPolicy { kind: PolicyType::Percent, value: 100, period_s: 15 }];
+pub fn default_scale_down_rules(
+    rules: Option<&ScalingRules>,
+    downscale_window_s: i32,
+) -> EffectiveRules {
+    let defaults = [ScalingPolicy {
+        kind: PolicyType::Percent,
+        value: 100,
+        period_s: 15,
+    }];
     copy_rules(rules, None, &defaults, downscale_window_s)
 }
 
@@ -76,7 +90,9 @@ fn copy_rules(
     default_policies: &[ScalingPolicy],
     unset_window_s: i32,
 ) -> EffectiveRules {
-    let window = from.and_then(|r| r.stabilization_window_s).or(default_window_s);
+    let window = from
+        .and_then(|r| r.stabilization_window_s)
+        .or(default_window_s);
     EffectiveRules {
         stabilization_window_s: window.unwrap_or(unset_window_s),
         select_policy: from.and_then(|r| r.select_policy).unwrap_or_default(),
@@ -136,7 +152,10 @@ fn store_recommendation(
     proposal: i32,
     now_ms: Millis,
 ) {
-    let rec = Recommendation { replicas: proposal, timestamp_ms: now_ms };
+    let rec = Recommendation {
+        replicas: proposal,
+        timestamp_ms: now_ms,
+    };
     match old_index.and_then(|i| history.get_mut(i)) {
         Some(slot) => *slot = rec,
         None => history.push(rec),
@@ -214,7 +233,11 @@ pub fn stabilize_recommendation_with_behaviors(
         recommendation = down_recommendation;
     }
     store_recommendation(history, old_index, desired, now_ms);
-    let reason = if desired >= current { "ScaleUpStabilized" } else { "ScaleDownStabilized" };
+    let reason = if desired >= current {
+        "ScaleUpStabilized"
+    } else {
+        "ScaleDownStabilized"
+    };
     (recommendation, reason)
 }
 
@@ -291,7 +314,9 @@ pub fn scale_down_limit_with_rules(
         let start = period_start(current, policy.period_s, up_events, down_events, now_ms);
         let proposed = match policy.kind {
             PolicyType::Pods => i64_to_i32(start - i64::from(policy.value)),
-            PolicyType::Percent => f64_to_i32(start as f64 * (1.0 - f64::from(policy.value) / 100.0)),
+            PolicyType::Percent => {
+                f64_to_i32(start as f64 * (1.0 - f64::from(policy.value) / 100.0))
+            }
         };
         result = match rules.select_policy {
             SelectPolicy::Min => result.max(proposed),
@@ -340,9 +365,14 @@ pub fn convert_desired_replicas_with_behavior_rate(
             return (maximum_allowed, reason);
         }
     } else if args.desired < args.current {
-        let limit =
-            scale_down_limit_with_rules(args.current, up_events, down_events, args.scale_down, now_ms)
-                .min(args.current);
+        let limit = scale_down_limit_with_rules(
+            args.current,
+            up_events,
+            down_events,
+            args.scale_down,
+            now_ms,
+        )
+        .min(args.current);
         let (minimum_allowed, reason) = if args.min_replicas < limit {
             (limit, "ScaleDownLimit")
         } else {
@@ -357,11 +387,21 @@ pub fn convert_desired_replicas_with_behavior_rate(
 
 /// `getLongestPolicyPeriod`, seconds (0 without policies).
 pub fn longest_policy_period(rules: &EffectiveRules) -> i32 {
-    rules.policies.iter().map(|p| p.period_s).max().unwrap_or(0).max(0)
+    rules
+        .policies
+        .iter()
+        .map(|p| p.period_s)
+        .max()
+        .unwrap_or(0)
+        .max(0)
 }
 
 /// `markScaleEventsOutdated`: flags events not newer than `now - longest period`.
-pub fn mark_scale_events_outdated(events: &mut [ScaleEvent], longest_period_s: i32, now_ms: Millis) {
+pub fn mark_scale_events_outdated(
+    events: &mut [ScaleEvent],
+    longest_period_s: i32,
+    now_ms: Millis,
+) {
     let window = secs(longest_period_s);
     for e in events.iter_mut() {
         if !inside(e.timestamp_ms, now_ms, window) {
@@ -384,12 +424,24 @@ pub fn store_scale_event(
         return;
     };
     let (events, rules, change) = if new_replicas > prev_replicas {
-        (up_events, &behavior.scale_up, i64::from(new_replicas) - i64::from(prev_replicas))
+        (
+            up_events,
+            &behavior.scale_up,
+            i64::from(new_replicas) - i64::from(prev_replicas),
+        )
     } else {
-        (down_events, &behavior.scale_down, i64::from(prev_replicas) - i64::from(new_replicas))
+        (
+            down_events,
+            &behavior.scale_down,
+            i64::from(prev_replicas) - i64::from(new_replicas),
+        )
     };
     mark_scale_events_outdated(events, longest_policy_period(rules), now_ms);
-    let event = ScaleEvent { replica_change: i64_to_i32(change), timestamp_ms: now_ms, outdated: false };
+    let event = ScaleEvent {
+        replica_change: i64_to_i32(change),
+        timestamp_ms: now_ms,
+        outdated: false,
+    };
     match events.iter().rposition(|e| e.outdated) {
         Some(i) => events[i] = event,
         None => events.push(event),

@@ -42,7 +42,9 @@ pub fn run_cases(input: &Value) -> Result<Value, HpaError> {
     match input {
         Value::Array(cases) => Ok(Value::Array(cases.iter().map(run_case).collect())),
         Value::Object(_) => Ok(Value::Array(vec![run_case(input)])),
-        _ => Err(HpaError::CaseInput("expected a case object or an array of cases".into())),
+        _ => Err(HpaError::CaseInput(
+            "expected a case object or an array of cases".into(),
+        )),
     }
 }
 
@@ -89,7 +91,11 @@ pub fn check_case(case: &Value, result: &Value) -> Result<(), String> {
             continue;
         }
         let got = result.get(key).cloned().unwrap_or(Value::Null);
-        let same = if key.ends_with("_pods") { as_set(&got) == as_set(want) } else { &got == want };
+        let same = if key.ends_with("_pods") {
+            as_set(&got) == as_set(want)
+        } else {
+            &got == want
+        };
         if !same {
             problems.push(format!("{key}: expected {want}, got {got}"));
         }
@@ -140,7 +146,9 @@ fn readiness(inputs: &Obj<'_>) -> CaseResult<ReadinessConfig> {
     if let Some(cc) = inputs.get("controller_config") {
         let path = inputs.at("controller_config");
         let cc = Obj::new(cc, &path)?;
-        period_s = cc.opt_i64("cpu_initialization_period_s")?.unwrap_or(period_s);
+        period_s = cc
+            .opt_i64("cpu_initialization_period_s")?
+            .unwrap_or(period_s);
         delay_s = cc.opt_i64("initial_readiness_delay_s")?.unwrap_or(delay_s);
     }
     Ok(ReadinessConfig {
@@ -164,7 +172,9 @@ fn pod_classification(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
     for (i, m) in inputs.opt_arr("metrics")?.into_iter().flatten().enumerate() {
         let path = format!("{metrics_path}[{i}]");
         let m = Obj::new(m, &path)?;
-        let name = m.opt_str("pod")?.ok_or_else(|| format!("{}: missing", m.at("pod")))?;
+        let name = m
+            .opt_str("pod")?
+            .ok_or_else(|| format!("{}: missing", m.at("pod")))?;
         let sample = PodSample {
             value_milli: m.opt_i64("value")?.unwrap_or(0),
             timestamp_ms: time(m.get("timestamp"), &m.at("timestamp"))?.unwrap_or(ZERO_TIME_MS),
@@ -177,9 +187,20 @@ fn pod_classification(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
     }
     let records: Vec<_> = pods.iter().map(|p| p.record).collect();
     let mut groups = Vec::new();
-    let counts = group_pods(&records, &metrics, resource == "cpu", 0, readiness, &mut groups);
+    let counts = group_pods(
+        &records,
+        &metrics,
+        resource == "cpu",
+        0,
+        readiness,
+        &mut groups,
+    );
     let names = |g: PodGroup| -> Value {
-        pods.iter().zip(&groups).filter(|(_, pg)| **pg == g).map(|(p, _)| json!(p.name)).collect()
+        pods.iter()
+            .zip(&groups)
+            .filter(|(_, pg)| **pg == g)
+            .map(|(p, _)| json!(p.name))
+            .collect()
     };
     Ok(fields([
         ("ready_pod_count", json!(counts.ready)),
@@ -194,7 +215,10 @@ fn pod_classification(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
 fn behavior_rate_limit(case: &Obj<'_>, inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
     let current = inputs.i32("current_replicas")?;
     let up_events = events(inputs.get("scale_up_events"), &inputs.at("scale_up_events"))?;
-    let down_events = events(inputs.get("scale_down_events"), &inputs.at("scale_down_events"))?;
+    let down_events = events(
+        inputs.get("scale_down_events"),
+        &inputs.at("scale_down_events"),
+    )?;
     if inputs.get("rules").is_some() {
         let parsed = rules(inputs.get("rules"), &inputs.at("rules"))?;
         let (function, name) = (case.opt_str("function")?, case.opt_str("name")?);
@@ -216,8 +240,13 @@ fn behavior_rate_limit(case: &Obj<'_>, inputs: &Obj<'_>) -> CaseResult<Map<Strin
         };
         return Ok(fields([("limit", json!(limit))]));
     }
-    let up = default_scale_up_rules(rules(inputs.get("scale_up_rules"), &inputs.at("scale_up_rules"))?.as_ref());
-    let down_rules = rules(inputs.get("scale_down_rules"), &inputs.at("scale_down_rules"))?;
+    let up = default_scale_up_rules(
+        rules(inputs.get("scale_up_rules"), &inputs.at("scale_up_rules"))?.as_ref(),
+    );
+    let down_rules = rules(
+        inputs.get("scale_down_rules"),
+        &inputs.at("scale_down_rules"),
+    )?;
     let down = default_scale_down_rules(down_rules.as_ref(), DOWNSCALE_WINDOW_S);
     let args = RateArgs {
         current,
@@ -227,13 +256,20 @@ fn behavior_rate_limit(case: &Obj<'_>, inputs: &Obj<'_>) -> CaseResult<Map<Strin
         scale_up: &up,
         scale_down: &down,
     };
-    let (replicas, reason) = convert_desired_replicas_with_behavior_rate(args, &up_events, &down_events, 0);
-    Ok(fields([("replicas", json!(replicas)), ("condition_reason", json!(reason))]))
+    let (replicas, reason) =
+        convert_desired_replicas_with_behavior_rate(args, &up_events, &down_events, 0);
+    Ok(fields([
+        ("replicas", json!(replicas)),
+        ("condition_reason", json!(reason)),
+    ]))
 }
 
 /// A `recommendation_history` list.
 fn history(inputs: &Obj<'_>) -> CaseResult<Vec<super::behavior::Recommendation>> {
-    let items = inputs.opt_arr("recommendation_history")?.map(Vec::as_slice).unwrap_or(&[]);
+    let items = inputs
+        .opt_arr("recommendation_history")?
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     recommendations(items, &inputs.at("recommendation_history"))
 }
 
@@ -244,21 +280,37 @@ fn behavior_stabilization(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
         &mut history,
         inputs.i32("current_replicas")?,
         inputs.i32("desired_replicas")?,
-        inputs.opt_i32("scale_up_stabilization_window_s")?.unwrap_or(0),
-        inputs.opt_i32("scale_down_stabilization_window_s")?.unwrap_or(0),
+        inputs
+            .opt_i32("scale_up_stabilization_window_s")?
+            .unwrap_or(0),
+        inputs
+            .opt_i32("scale_down_stabilization_window_s")?
+            .unwrap_or(0),
         0,
     );
     let stored: Vec<i32> = history.iter().map(|r| r.replicas).collect();
-    Ok(fields([("stabilized_replicas", json!(stabilized)), ("stored_recommendations_after", json!(stored))]))
+    Ok(fields([
+        ("stabilized_replicas", json!(stabilized)),
+        ("stored_recommendations_after", json!(stored)),
+    ]))
 }
 
 /// `legacy_stabilization`: `stabilizeRecommendation` over the downscale window.
 fn legacy_stabilization(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
     let mut history = history(inputs)?;
-    let window_s = inputs.opt_i64("downscale_stabilization_window_s")?.unwrap_or(300);
-    let stabilized =
-        stabilize_recommendation(&mut history, inputs.i32("desired_replicas")?, 0, window_s.saturating_mul(1000));
-    Ok(fields([("stabilized_replicas", json!(stabilized)), ("history_length_after", json!(history.len()))]))
+    let window_s = inputs
+        .opt_i64("downscale_stabilization_window_s")?
+        .unwrap_or(300);
+    let stabilized = stabilize_recommendation(
+        &mut history,
+        inputs.i32("desired_replicas")?,
+        0,
+        window_s.saturating_mul(1000),
+    );
+    Ok(fields([
+        ("stabilized_replicas", json!(stabilized)),
+        ("history_length_after", json!(history.len())),
+    ]))
 }
 
 /// `legacy_clamp`: `convertDesiredReplicasWithRules` with the case's factor (Go tests: 8).
@@ -268,10 +320,17 @@ fn legacy_clamp(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
         inputs.i32("desired_replicas")?,
         inputs.opt_i32("min_replicas")?.unwrap_or(1),
         inputs.i32("max_replicas")?,
-        inputs.opt_f64("legacy_scale_up_limit_factor")?.unwrap_or(8.0),
-        inputs.opt_f64("legacy_scale_up_limit_minimum")?.unwrap_or(4.0),
+        inputs
+            .opt_f64("legacy_scale_up_limit_factor")?
+            .unwrap_or(8.0),
+        inputs
+            .opt_f64("legacy_scale_up_limit_minimum")?
+            .unwrap_or(4.0),
     );
-    Ok(fields([("replicas", json!(replicas)), ("condition_reason", json!(reason))]))
+    Ok(fields([
+        ("replicas", json!(replicas)),
+        ("condition_reason", json!(reason)),
+    ]))
 }
 
 /// `scale_event_bookkeeping` (`TestStoreScaleEvents`): sum the changes newer than the change
@@ -288,10 +347,22 @@ fn scale_event_bookkeeping(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
     });
     let change = inputs.opt_i32("replica_change")?.unwrap_or(5);
     let mut down = Vec::new();
-    store_scale_event(behavior.as_ref(), &mut up, &mut down, 10, 10i32.saturating_add(change), 0);
-    let after: Vec<Value> =
-        up.iter().map(|e| json!({"replica_change": e.replica_change, "outdated": e.outdated})).collect();
-    Ok(fields([("replicas_change_last_60s_before_store", json!(before)), ("events_after_store", json!(after))]))
+    store_scale_event(
+        behavior.as_ref(),
+        &mut up,
+        &mut down,
+        10,
+        10i32.saturating_add(change),
+        0,
+    );
+    let after: Vec<Value> = up
+        .iter()
+        .map(|e| json!({"replica_change": e.replica_change, "outdated": e.outdated}))
+        .collect();
+    Ok(fields([
+        ("replicas_change_last_60s_before_store", json!(before)),
+        ("events_after_store", json!(after)),
+    ]))
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use super::behavior::{
 use super::grouping::ReadinessConfig;
 use super::replica_calc::ReplicaCalculator;
 use super::{
-    ConditionType, Conditions, ControllerConfig, HpaError, MetricSpec, MetricTarget,
-    MetricsSource, Millis, TargetType, Tolerances,
+    ConditionType, Conditions, ControllerConfig, HpaError, MetricSpec, MetricTarget, MetricsSource,
+    Millis, TargetType, Tolerances,
 };
 
 /// The parts of an HPA object's spec the controller reads.
@@ -142,7 +142,10 @@ impl HorizontalController {
         let current = scale.spec_replicas;
         // recordInitialRecommendation: only the first time the HPA is seen.
         if self.recommendations.is_none() {
-            self.recommendations = Some(vec![Recommendation { replicas: current, timestamp_ms: now_ms }]);
+            self.recommendations = Some(vec![Recommendation {
+                replicas: current,
+                timestamp_ms: now_ms,
+            }]);
         }
         let min_replicas = spec.min_replicas.unwrap_or(1);
         let mut outcome = ReconcileOutcome {
@@ -154,7 +157,9 @@ impl HorizontalController {
         };
 
         let desired = if current == 0 && min_replicas != 0 {
-            outcome.conditions.set(ConditionType::ScalingActive, false, "ScalingDisabled");
+            outcome
+                .conditions
+                .set(ConditionType::ScalingActive, false, "ScalingDisabled");
             return outcome;
         } else if current > spec.max_replicas {
             spec.max_replicas
@@ -182,13 +187,30 @@ impl HorizontalController {
             outcome.metric_proposal = Some(metric_desired);
             let proposal = metric_desired.max(0);
             match &spec.behavior {
-                None => self.normalize_legacy(spec, current, proposal, min_replicas, now_ms, &mut outcome.conditions),
-                Some(b) => self.normalize_with_behaviors(b, spec, current, proposal, min_replicas, now_ms, &mut outcome.conditions),
+                None => self.normalize_legacy(
+                    spec,
+                    current,
+                    proposal,
+                    min_replicas,
+                    now_ms,
+                    &mut outcome.conditions,
+                ),
+                Some(b) => self.normalize_with_behaviors(
+                    b,
+                    spec,
+                    current,
+                    proposal,
+                    min_replicas,
+                    now_ms,
+                    &mut outcome.conditions,
+                ),
             }
         };
 
         if desired != current {
-            outcome.conditions.set(ConditionType::AbleToScale, true, "SucceededRescale");
+            outcome
+                .conditions
+                .set(ConditionType::AbleToScale, true, "SucceededRescale");
             store_scale_event(
                 spec.behavior.as_ref(),
                 &mut self.scale_up_events,
@@ -239,9 +261,14 @@ impl HorizontalController {
             }
         }
         let (reason, error) = match first {
-            Some((reason, e)) => {
-                (Some(reason), Some(HpaError::InvalidMetrics { invalid, total, first: Box::new(e) }))
-            }
+            Some((reason, e)) => (
+                Some(reason),
+                Some(HpaError::InvalidMetrics {
+                    invalid,
+                    total,
+                    first: Box::new(e),
+                }),
+            ),
             None => (None, None),
         };
         if invalid >= total || (invalid > 0 && replicas < scale.spec_replicas) {
@@ -268,14 +295,25 @@ impl HorizontalController {
         let (spec_replicas, status_replicas) = (scale.spec_replicas, scale.status_replicas);
         let calc = &mut self.calc;
         match metric {
-            MetricSpec::Resource { resource, target } => {
-                resource_proposal(calc, source, now_ms, spec_replicas, resource, None, target, tolerances)
-                    .map_err(|e| {
-                        let e = e.context(format!("failed to get {resource} resource metric value"));
-                        ("FailedGetResourceMetric", e)
-                    })
-            }
-            MetricSpec::ContainerResource { resource, container, target } => resource_proposal(
+            MetricSpec::Resource { resource, target } => resource_proposal(
+                calc,
+                source,
+                now_ms,
+                spec_replicas,
+                resource,
+                None,
+                target,
+                tolerances,
+            )
+            .map_err(|e| {
+                let e = e.context(format!("failed to get {resource} resource metric value"));
+                ("FailedGetResourceMetric", e)
+            }),
+            MetricSpec::ContainerResource {
+                resource,
+                container,
+                target,
+            } => resource_proposal(
                 calc,
                 source,
                 now_ms,
@@ -292,11 +330,23 @@ impl HorizontalController {
             MetricSpec::Pods { metric, target } => {
                 let result = match target.average_value_milli {
                     Some(avg) => calc
-                        .pods_metric_replicas(source, now_ms, spec_replicas, avg, metric, tolerances)
+                        .pods_metric_replicas(
+                            source,
+                            now_ms,
+                            spec_replicas,
+                            avg,
+                            metric,
+                            tolerances,
+                        )
                         .map(|p| p.replicas),
                     None => Err(HpaError::InvalidValueTarget { kind: "pods" }),
                 };
-                result.map_err(|e| ("FailedGetPodsMetric", e.context("failed to get pods metric value")))
+                result.map_err(|e| {
+                    (
+                        "FailedGetPodsMetric",
+                        e.context("failed to get pods metric value"),
+                    )
+                })
             }
             MetricSpec::Object { metric, target } => {
                 let result = match value_target(target) {
@@ -308,8 +358,12 @@ impl HorizontalController {
                         .map(|p| p.replicas),
                     None => Err(HpaError::InvalidValueTarget { kind: "object" }),
                 };
-                result
-                    .map_err(|e| ("FailedGetObjectMetric", e.context("failed to get object metric value")))
+                result.map_err(|e| {
+                    (
+                        "FailedGetObjectMetric",
+                        e.context("failed to get object metric value"),
+                    )
+                })
             }
             MetricSpec::External { metric, target } => {
                 let result = match value_target(target) {
@@ -326,9 +380,10 @@ impl HorizontalController {
                     ("FailedGetExternalMetric", e)
                 })
             }
-            MetricSpec::Unknown { type_name } => {
-                Err(("InvalidMetricSourceType", HpaError::InvalidMetricSourceType(type_name.clone())))
-            }
+            MetricSpec::Unknown { type_name } => Err((
+                "InvalidMetricSourceType",
+                HpaError::InvalidMetricSourceType(type_name.clone()),
+            )),
         }
     }
 
@@ -346,7 +401,11 @@ impl HorizontalController {
         let history = self.recommendations.get_or_insert_with(Vec::new);
         let window = self.config.downscale_stabilization_window_ms;
         let stabilized = stabilize_recommendation(history, proposal, now_ms, window);
-        let reason = if stabilized != proposal { "ScaleDownStabilized" } else { "ReadyForNewScale" };
+        let reason = if stabilized != proposal {
+            "ScaleDownStabilized"
+        } else {
+            "ReadyForNewScale"
+        };
         conditions.set(ConditionType::AbleToScale, true, reason);
         let (desired, reason) = convert_desired_replicas_with_rules(
             current,
@@ -381,7 +440,11 @@ impl HorizontalController {
             behavior.scale_down.stabilization_window_s,
             now_ms,
         );
-        let reason = if stabilized != proposal { reason } else { "ReadyForNewScale" };
+        let reason = if stabilized != proposal {
+            reason
+        } else {
+            "ReadyForNewScale"
+        };
         conditions.set(ConditionType::AbleToScale, true, reason);
         let args = RateArgs {
             current,
@@ -433,16 +496,20 @@ fn resource_proposal<S: MetricsSource + ?Sized>(
 ) -> Result<i32, HpaError> {
     if let Some(avg) = target.average_value_milli {
         return calc
-            .raw_resource_replicas(source, now_ms, current, avg, resource, container, tolerances)
+            .raw_resource_replicas(
+                source, now_ms, current, avg, resource, container, tolerances,
+            )
             .map(|p| p.replicas)
             .map_err(|e| e.context(format!("failed to get {resource} usage")));
     }
     let Some(percent) = target.average_utilization_percent else {
         return Err(HpaError::InvalidResourceTarget);
     };
-    calc.resource_replicas(source, now_ms, current, percent, resource, container, tolerances)
-        .map(|p| p.replicas)
-        .map_err(|e| e.context(format!("failed to get {resource} utilization")))
+    calc.resource_replicas(
+        source, now_ms, current, percent, resource, container, tolerances,
+    )
+    .map(|p| p.replicas)
+    .map_err(|e| e.context(format!("failed to get {resource} utilization")))
 }
 
 #[cfg(test)]

@@ -124,8 +124,11 @@ impl MetricsSource for FakeSource {
         let mut stray_names = Vec::new();
         for s in samples {
             if let Some(value) = pod_usage(&s.pod, &s.containers, container)? {
-                let sample =
-                    PodSample { value_milli: value, timestamp_ms: s.timestamp_ms, window_ms: s.window_ms };
+                let sample = PodSample {
+                    value_milli: value,
+                    timestamp_ms: s.timestamp_ms,
+                    window_ms: s.window_ms,
+                };
                 self.insert(out, &mut stray_names, &s.pod, sample);
             }
         }
@@ -140,7 +143,11 @@ impl MetricsSource for FakeSource {
         let mut stray_names = Vec::new();
         for (name, value) in values {
             // The custom metrics client stamps samples with the sample time and a 1 min window.
-            let sample = PodSample { value_milli: *value, timestamp_ms: 0, window_ms: 60_000 };
+            let sample = PodSample {
+                value_milli: *value,
+                timestamp_ms: 0,
+                window_ms: 60_000,
+            };
             self.insert(out, &mut stray_names, name, sample);
         }
         Ok(())

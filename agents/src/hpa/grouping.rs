@@ -70,7 +70,9 @@ pub fn classify_pod(
                     // metric window was collected after the readiness transition.
                     not_ready
                         || sample.timestamp_ms
-                            < condition.last_transition_ms.saturating_add(sample.window_ms)
+                            < condition
+                                .last_transition_ms
+                                .saturating_add(sample.window_ms)
                 } else {
                     // Ignore only a pod that went unready within the delay after its start
                     // (assumed never ready).
@@ -209,20 +211,29 @@ mod tests {
     use super::*;
     use crate::hpa::{ReadyCondition, ZERO_TIME_MS};
 
-    const READINESS: ReadinessConfig =
-        ReadinessConfig { cpu_initialization_period_ms: 120_000, initial_readiness_delay_ms: 10_000 };
+    const READINESS: ReadinessConfig = ReadinessConfig {
+        cpu_initialization_period_ms: 120_000,
+        initial_readiness_delay_ms: 10_000,
+    };
 
     fn pod(status: ConditionStatus, start_s_ago: i64, transition_s_ago: i64) -> PodRecord {
         PodRecord {
             phase: PodPhase::Running,
-            ready: Some(ReadyCondition { status, last_transition_ms: -transition_s_ago * 1000 }),
+            ready: Some(ReadyCondition {
+                status,
+                last_transition_ms: -transition_s_ago * 1000,
+            }),
             start_time_ms: Some(-start_s_ago * 1000),
             deleting: false,
         }
     }
 
     fn sample(ts: Millis, window_ms: Millis) -> PodSample {
-        PodSample { value_milli: 100, timestamp_ms: ts, window_ms }
+        PodSample {
+            value_milli: 100,
+            timestamp_ms: ts,
+            window_ms,
+        }
     }
 
     #[test]
@@ -231,12 +242,21 @@ mod tests {
         // `start + delay > transition` is false at equality, so the pod counts as ready.
         let p = pod(ConditionStatus::False, 600, 590);
         let s = sample(ZERO_TIME_MS, 0);
-        assert_eq!(classify_pod(&p, Some(&s), true, 0, READINESS), PodGroup::Ready);
+        assert_eq!(
+            classify_pod(&p, Some(&s), true, 0, READINESS),
+            PodGroup::Ready
+        );
         // Not ready since start + 6 s < start + 10 s: never ready, unready.
         let p = pod(ConditionStatus::False, 600, 594);
-        assert_eq!(classify_pod(&p, Some(&s), true, 0, READINESS), PodGroup::Unready);
+        assert_eq!(
+            classify_pod(&p, Some(&s), true, 0, READINESS),
+            PodGroup::Unready
+        );
         // Memory skips the readiness rules entirely.
-        assert_eq!(classify_pod(&p, Some(&s), false, 0, READINESS), PodGroup::Ready);
+        assert_eq!(
+            classify_pod(&p, Some(&s), false, 0, READINESS),
+            PodGroup::Ready
+        );
     }
 
     #[test]
@@ -244,7 +264,10 @@ mod tests {
         // Started and ready 60 s ago (inside the 120 s period); a 60 s window ending exactly
         // at transition + 60 s = now is a full window after readiness: the sample counts.
         let p = pod(ConditionStatus::True, 60, 60);
-        assert_eq!(classify_pod(&p, Some(&sample(0, 60_000)), true, 0, READINESS), PodGroup::Ready);
+        assert_eq!(
+            classify_pod(&p, Some(&sample(0, 60_000)), true, 0, READINESS),
+            PodGroup::Ready
+        );
         // One millisecond earlier the window began before readiness: unready.
         assert_eq!(
             classify_pod(&p, Some(&sample(-1, 60_000)), true, 0, READINESS),
@@ -265,39 +288,69 @@ mod tests {
         p.deleting = true;
         p.phase = PodPhase::Pending;
         // Deletion wins over Pending.
-        assert_eq!(classify_pod(&p, None, true, 0, READINESS), PodGroup::Ignored);
+        assert_eq!(
+            classify_pod(&p, None, true, 0, READINESS),
+            PodGroup::Ignored
+        );
         p.deleting = false;
         // Pending wins over a missing sample.
-        assert_eq!(classify_pod(&p, None, true, 0, READINESS), PodGroup::Unready);
+        assert_eq!(
+            classify_pod(&p, None, true, 0, READINESS),
+            PodGroup::Unready
+        );
         p.phase = PodPhase::Running;
-        assert_eq!(classify_pod(&p, None, true, 0, READINESS), PodGroup::Missing);
+        assert_eq!(
+            classify_pod(&p, None, true, 0, READINESS),
+            PodGroup::Missing
+        );
         // No Ready condition: unready for CPU.
         p.ready = None;
         let s = sample(0, 0);
-        assert_eq!(classify_pod(&p, Some(&s), true, 0, READINESS), PodGroup::Unready);
+        assert_eq!(
+            classify_pod(&p, Some(&s), true, 0, READINESS),
+            PodGroup::Unready
+        );
     }
 
     #[test]
     fn requests_sum_and_errors() {
         let cs = vec![
-            ContainerValue { name: "a".into(), milli: Some(300) },
-            ContainerValue { name: "b".into(), milli: Some(200) },
+            ContainerValue {
+                name: "a".into(),
+                milli: Some(300),
+            },
+            ContainerValue {
+                name: "b".into(),
+                milli: Some(200),
+            },
         ];
         // 300 + 200 = 500 for the pod; the named container alone gives its own request.
         assert_eq!(pod_request("p", &cs, None, "cpu"), Ok(500));
         assert_eq!(pod_request("p", &cs, Some("b"), "cpu"), Ok(200));
         let err = pod_request("p", &cs, Some("c"), "cpu").unwrap_err();
         assert!(err.to_string().contains("missing request for cpu"));
-        let cs = vec![ContainerValue { name: "a".into(), milli: None }];
+        let cs = vec![ContainerValue {
+            name: "a".into(),
+            milli: None,
+        }];
         let err = pod_request("p", &cs, None, "cpu").unwrap_err();
-        assert_eq!(err.to_string(), "missing request for cpu in container a of Pod p");
+        assert_eq!(
+            err.to_string(),
+            "missing request for cpu in container a of Pod p"
+        );
     }
 
     #[test]
     fn usage_sum_and_container() {
         let cs = vec![
-            ContainerValue { name: "a".into(), milli: Some(1000) },
-            ContainerValue { name: "b".into(), milli: Some(300) },
+            ContainerValue {
+                name: "a".into(),
+                milli: Some(1000),
+            },
+            ContainerValue {
+                name: "b".into(),
+                milli: Some(300),
+            },
         ];
         assert_eq!(pod_usage("p", &cs, None), Ok(Some(1300)));
         assert_eq!(pod_usage("p", &cs, Some("b")), Ok(Some(300)));

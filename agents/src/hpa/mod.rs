@@ -9,7 +9,8 @@
 //!
 //! | Module | Go source | Content |
 //! | --- | --- | --- |
-//! | this file | types of `horizontal.go`, `replica_calculator.go` | errors, pods, samples, metric specs, behavior rules, conditions, configuration |
+//! | this file | types of `horizontal.go`, `replica_calculator.go` | pods, samples, metric specs, behavior rules, conditions, configuration |
+//! | `error.rs` | error strings of the Go code | [`HpaError`] |
 //! | [`fake`] | fake clients of the Go tests | an in-memory [`MetricsSource`] |
 //! | [`grouping`] | `groupPods`, `calculateRequests`, `getPodMetrics` | pod buckets (ignored/unready/missing/ready), requests, per-pod usage |
 //! | [`replica_calc`] | `replica_calculator.go`, `metrics/utilization.go` | ratio arithmetic and per-metric replica proposals |
@@ -28,6 +29,7 @@
 pub mod behavior;
 pub mod cases;
 pub mod controller;
+mod error;
 pub mod fake;
 pub mod grouping;
 pub mod replica_calc;
@@ -35,6 +37,7 @@ pub mod simulator;
 
 pub use behavior::{EffectiveBehavior, EffectiveRules};
 pub use controller::{HorizontalController, HpaSpec, ReconcileOutcome, ScaleSnapshot};
+pub use error::HpaError;
 pub use simulator::{Hpa, HpaConfig};
 
 /// An instant or a duration in milliseconds (relative to an arbitrary fixed origin).
@@ -43,107 +46,6 @@ pub type Millis = i64;
 /// Go's zero `time.Time` (year 1): "infinitely long ago", far enough below any real instant
 /// that adding any window or period cannot overflow.
 pub const ZERO_TIME_MS: Millis = i64::MIN / 4;
-
-/// Errors of the HPA algorithm. The messages reproduce the Go error strings
-/// (`replica_calculator.go`, `metrics/*_client.go`, `horizontal.go`).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum HpaError {
-    /// The resource metrics API returned no pod at all (`resourceMetricsClient.GetResourceMetric`).
-    #[error("no metrics returned from resource metrics API")]
-    NoResourceMetrics,
-    /// The custom metrics API returned no value (`customMetricsClient.GetRawMetric`).
-    #[error("no metrics returned from custom metrics API")]
-    NoCustomMetrics,
-    /// The external metrics API returned no series (`externalMetricsClient.GetExternalMetric`).
-    #[error("no metrics returned from external metrics API")]
-    NoExternalMetrics,
-    /// A metrics API call failed (fake failing source, missing object value...).
-    #[error("{0}")]
-    MetricFetch(String),
-    /// The selector matched no pod (`GetResourceReplicas`, `calcPlainMetricReplicas`,
-    /// `getReadyPodsCount`).
-    #[error("no pods returned by selector while calculating replica count")]
-    NoPods,
-    /// Every sample belonged to an ignored or unready pod (`GetResourceReplicas`).
-    #[error("did not receive metrics for targeted pods (pods might be unready)")]
-    NoMetricsForTargetedPods,
-    /// A container counted for the request has no request for the resource
-    /// (`calculateRequests`).
-    #[error("missing request for {resource} in container {container} of Pod {pod}")]
-    MissingRequest {
-        /// Resource name (`cpu`).
-        resource: String,
-        /// Container name.
-        container: String,
-        /// Pod name.
-        pod: String,
-    },
-    /// The named container of a ContainerResource metric is not in the pod spec
-    /// (`calculateRequests`, newest version).
-    #[error("missing request for {resource} in container {container} of Pod {pod}: container not found")]
-    ContainerNotFound {
-        /// Resource name (`cpu`).
-        resource: String,
-        /// Container name.
-        container: String,
-        /// Pod name.
-        pod: String,
-    },
-    /// The named container is absent from a pod's metrics (`getContainerMetrics`).
-    #[error("failed to get container metrics: container {container} not present in metrics for pod {pod}")]
-    ContainerNotInMetrics {
-        /// Container name.
-        container: String,
-        /// Pod name.
-        pod: String,
-    },
-    /// No sample matched a pod with a request (`GetResourceUtilizationRatio`).
-    #[error("no metrics returned matched known pods")]
-    NoMatchingMetrics,
-    /// The metric spec has a type the controller does not know (`computeReplicasForMetric`).
-    #[error("unknown metric source type {0:?}: invalid metric source type")]
-    InvalidMetricSourceType(String),
-    /// A Resource/ContainerResource target with neither utilization nor average value.
-    #[error("invalid resource metric source: neither an average utilization target nor an average value (usage) target was set")]
-    InvalidResourceTarget,
-    /// An Object/External/Pods target without a usable value (`computeStatusFor*Metric`).
-    #[error("invalid {kind} metric source: neither a value target nor an average value target was set")]
-    InvalidValueTarget {
-        /// `object`, `external` or `pods`.
-        kind: &'static str,
-    },
-    /// An error with the context the Go code wraps around it (`fmt.Errorf("...: %v", err)`).
-    #[error("{context}: {source}")]
-    Context {
-        /// The wrapping text.
-        context: String,
-        /// The wrapped error.
-        source: Box<HpaError>,
-    },
-    /// Some metrics failed (`computeReplicasForMetrics`).
-    #[error("invalid metrics ({invalid} invalid out of {total}), first error is: {first}")]
-    InvalidMetrics {
-        /// Number of failed metrics.
-        invalid: usize,
-        /// Number of metric specs.
-        total: usize,
-        /// The first failure.
-        first: Box<HpaError>,
-    },
-    /// A configuration value is out of range ([`Hpa::new`]).
-    #[error("invalid HPA configuration: {0}")]
-    InvalidConfig(String),
-    /// A reference case could not be read ([`cases`]); the message names the field.
-    #[error("invalid case input: {0}")]
-    CaseInput(String),
-}
-
-impl HpaError {
-    /// Wraps `self` with a context string, as Go's `fmt.Errorf("context: %v", err)`.
-    pub fn context(self, context: impl Into<String>) -> HpaError {
-        HpaError::Context { context: context.into(), source: Box::new(self) }
-    }
-}
 
 /// Dead band around ratio 1.0 (`Tolerances` of the newest `replica_calculator.go`).
 ///
@@ -160,7 +62,10 @@ pub struct Tolerances {
 impl Tolerances {
     /// The same tolerance in both directions (the global `--horizontal-pod-autoscaler-tolerance`).
     pub const fn symmetric(tolerance: f64) -> Self {
-        Tolerances { scale_down: tolerance, scale_up: tolerance }
+        Tolerances {
+            scale_down: tolerance,
+            scale_up: tolerance,
+        }
     }
 
     /// `Tolerances.isWithin` (newest controllers): inclusive band.
@@ -170,7 +75,11 @@ impl Tolerances {
 
     /// Older controllers: `math.Abs(1.0-ratio) <= tolerance` (the direction's tolerance).
     pub fn is_within_legacy(&self, ratio: f64) -> bool {
-        let tolerance = if ratio > 1.0 { self.scale_up } else { self.scale_down };
+        let tolerance = if ratio > 1.0 {
+            self.scale_up
+        } else {
+            self.scale_down
+        };
         (1.0 - ratio).abs() <= tolerance
     }
 }
@@ -526,7 +435,11 @@ pub struct Conditions {
 impl Conditions {
     /// `setCondition`: replaces the condition of that type, or appends it.
     pub fn set(&mut self, kind: ConditionType, status: bool, reason: &'static str) {
-        let new = Condition { kind, status, reason };
+        let new = Condition {
+            kind,
+            status,
+            reason,
+        };
         for slot in self.items.iter_mut() {
             match slot {
                 Some(c) if c.kind == kind => {

@@ -53,7 +53,11 @@ pub fn resource_utilization_ratio(
     }
     let utilization = i64_to_i32(i128_to_i64(usage_total * 100 / request_total));
     let raw_average = i128_to_i64(usage_total / entries);
-    Ok((f64::from(utilization) / f64::from(target_percent), utilization, raw_average))
+    Ok((
+        f64::from(utilization) / f64::from(target_percent),
+        utilization,
+        raw_average,
+    ))
 }
 
 /// `GetMetricUsageRatio`: `average = floor(sum / count)` over every entry of the map (strays
@@ -139,7 +143,14 @@ impl ReplicaCalculator {
             return Err(HpaError::NoPods);
         }
         let cpu = resource == "cpu";
-        let counts = group_pods(pods, &self.metrics, cpu, now_ms, self.readiness, &mut self.groups);
+        let counts = group_pods(
+            pods,
+            &self.metrics,
+            cpu,
+            now_ms,
+            self.readiness,
+            &mut self.groups,
+        );
         remove_ignored_and_unready(&mut self.metrics, &self.groups);
         if self.metrics.is_empty() {
             return Err(HpaError::NoMetricsForTargetedPods);
@@ -151,7 +162,11 @@ impl ReplicaCalculator {
         }
         let (ratio, utilization, raw_average_milli) =
             resource_utilization_ratio(&self.metrics, &self.requests, target_percent)?;
-        let proposal = |replicas| ResourceProposal { replicas, utilization_percent: utilization, raw_average_milli };
+        let proposal = |replicas| ResourceProposal {
+            replicas,
+            utilization_percent: utilization,
+            raw_average_milli,
+        };
 
         let scale_up_with_unready = counts.unready > 0 && ratio > 1.0;
         if !scale_up_with_unready && counts.missing == 0 {
@@ -206,7 +221,14 @@ impl ReplicaCalculator {
         source
             .resource_metric(resource, container, &mut self.metrics)
             .map_err(|e| e.context(format!("unable to get metrics for resource {resource}")))?;
-        self.plain_metric_replicas(pods, now_ms, current, target_milli, resource == "cpu", tolerances)
+        self.plain_metric_replicas(
+            pods,
+            now_ms,
+            current,
+            target_milli,
+            resource == "cpu",
+            tolerances,
+        )
     }
 
     /// `GetMetricReplicas`: a Pods metric with an `AverageValue` target (no readiness rules).
@@ -240,13 +262,23 @@ impl ReplicaCalculator {
         if pods.is_empty() {
             return Err(HpaError::NoPods);
         }
-        let counts = group_pods(pods, &self.metrics, cpu, now_ms, self.readiness, &mut self.groups);
+        let counts = group_pods(
+            pods,
+            &self.metrics,
+            cpu,
+            now_ms,
+            self.readiness,
+            &mut self.groups,
+        );
         remove_ignored_and_unready(&mut self.metrics, &self.groups);
         if self.metrics.is_empty() {
             return Err(HpaError::NoMetricsForTargetedPods);
         }
         let (ratio, usage_milli) = metric_usage_ratio(&self.metrics, target_milli);
-        let proposal = |replicas| UsageProposal { replicas, usage_milli };
+        let proposal = |replicas| UsageProposal {
+            replicas,
+            usage_milli,
+        };
 
         let scale_up_with_unready = counts.unready > 0 && ratio > 1.0;
         if !scale_up_with_unready && counts.missing == 0 {
@@ -289,7 +321,8 @@ impl ReplicaCalculator {
             return current;
         }
         let new_replicas = ceil_replicas(new_ratio, self.metrics.len());
-        if (new_ratio < 1.0 && new_replicas > current) || (new_ratio > 1.0 && new_replicas < current)
+        if (new_ratio < 1.0 && new_replicas > current)
+            || (new_ratio > 1.0 && new_replicas < current)
         {
             return current;
         }
@@ -310,7 +343,10 @@ impl ReplicaCalculator {
             .map_err(|e| e.context(format!("unable to get metric {metric}")))?;
         let ratio = usage as f64 / target_milli as f64;
         let replicas = self.usage_ratio_replica_count(source.pods(), current, ratio, tolerances)?;
-        Ok(UsageProposal { replicas, usage_milli: usage })
+        Ok(UsageProposal {
+            replicas,
+            usage_milli: usage,
+        })
     }
 
     /// `GetObjectPerPodMetricReplicas`: an Object metric with an `AverageValue` target, against
@@ -341,7 +377,10 @@ impl ReplicaCalculator {
         let usage = self.external_sum(source, metric)?;
         let ratio = usage as f64 / target_milli as f64;
         let replicas = self.usage_ratio_replica_count(source.pods(), current, ratio, tolerances)?;
-        Ok(UsageProposal { replicas, usage_milli: usage })
+        Ok(UsageProposal {
+            replicas,
+            usage_milli: usage,
+        })
     }
 
     /// `GetExternalPerPodMetricReplicas`: an External metric with an `AverageValue` target,
@@ -368,7 +407,10 @@ impl ReplicaCalculator {
         source
             .external_metric(metric, &mut self.series)
             .map_err(|e| e.context(format!("unable to get external metric {metric}")))?;
-        Ok(self.series.iter().fold(0i64, |acc, &v| acc.saturating_add(v)))
+        Ok(self
+            .series
+            .iter()
+            .fold(0i64, |acc, &v| acc.saturating_add(v)))
     }
 
     /// `getUsageRatioReplicaCount`: with `current != 0`, hold inside the tolerance band, else
@@ -410,13 +452,20 @@ impl ReplicaCalculator {
             replicas = f64_to_i32((usage_milli as f64 / target_milli as f64).ceil());
         }
         let per_pod = f64_to_i64((usage_milli as f64 / f64::from(status)).ceil());
-        UsageProposal { replicas, usage_milli: per_pod }
+        UsageProposal {
+            replicas,
+            usage_milli: per_pod,
+        }
     }
 }
 
 /// A filled-in sample (only its value is ever read).
 fn filled(value_milli: i64) -> PodSample {
-    PodSample { value_milli, timestamp_ms: 0, window_ms: 0 }
+    PodSample {
+        value_milli,
+        timestamp_ms: 0,
+        window_ms: 0,
+    }
 }
 
 #[cfg(test)]

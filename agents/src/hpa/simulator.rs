@@ -68,10 +68,16 @@ impl HpaConfig {
     pub fn validate(&self) -> Result<(), HpaError> {
         let bad = |msg: String| Err(HpaError::InvalidConfig(msg));
         if self.min_replicas > self.max_replicas {
-            return bad(format!("min_replicas {} > max_replicas {}", self.min_replicas, self.max_replicas));
+            return bad(format!(
+                "min_replicas {} > max_replicas {}",
+                self.min_replicas, self.max_replicas
+            ));
         }
         if i32::try_from(self.max_replicas).is_err() {
-            return bad(format!("max_replicas {} exceeds i32::MAX", self.max_replicas));
+            return bad(format!(
+                "max_replicas {} exceeds i32::MAX",
+                self.max_replicas
+            ));
         }
         if self.target_cpu_utilization_percent <= 0 {
             return bad(format!(
@@ -81,7 +87,10 @@ impl HpaConfig {
         }
         let fraction_ok = |t: f64| t.is_finite() && t >= 0.0;
         if !fraction_ok(self.tolerance) {
-            return bad(format!("tolerance must be finite and >= 0, got {}", self.tolerance));
+            return bad(format!(
+                "tolerance must be finite and >= 0, got {}",
+                self.tolerance
+            ));
         }
         if !fraction_ok(self.legacy_scale_up_limit_factor)
             || !fraction_ok(self.legacy_scale_up_limit_minimum)
@@ -95,14 +104,18 @@ impl HpaConfig {
             for (name, rules) in [("scale_up", &b.scale_up), ("scale_down", &b.scale_down)] {
                 let Some(r) = rules else { continue };
                 if r.stabilization_window_s.is_some_and(|w| w < 0) {
-                    return bad(format!("behavior.{name}.stabilization_window_s must be >= 0"));
+                    return bad(format!(
+                        "behavior.{name}.stabilization_window_s must be >= 0"
+                    ));
                 }
                 if r.tolerance.is_some_and(|t| !fraction_ok(t)) {
                     return bad(format!("behavior.{name}.tolerance must be finite and >= 0"));
                 }
                 let policies = r.policies.iter().flatten();
                 if policies.clone().any(|p| p.value <= 0 || p.period_s <= 0) {
-                    return bad(format!("behavior.{name}.policies need value > 0 and period_s > 0"));
+                    return bad(format!(
+                        "behavior.{name}.policies need value > 0 and period_s > 0"
+                    ));
                 }
             }
         }
@@ -154,10 +167,19 @@ impl Hpa {
                 resource: "cpu".to_string(),
                 target: MetricTarget::utilization(config.target_cpu_utilization_percent),
             }],
-            behavior: config.behavior.as_ref().map(|b| EffectiveBehavior::from_api(b, window_s)),
+            behavior: config
+                .behavior
+                .as_ref()
+                .map(|b| EffectiveBehavior::from_api(b, window_s)),
         };
         let controller = HorizontalController::new(config.controller_config());
-        Ok(Hpa { config, spec, controller, pods: Vec::new(), last: None })
+        Ok(Hpa {
+            config,
+            spec,
+            controller,
+            pods: Vec::new(),
+            last: None,
+        })
     }
 
     /// The configuration.
@@ -185,16 +207,24 @@ impl Hpa {
     pub fn decide(&mut self, state: &ClusterState) -> ScaleDecision {
         self.pods.clear();
         self.pods.extend(state.pods.iter().map(pod_record));
-        let source = SimSource { state, pods: &self.pods };
+        let source = SimSource {
+            state,
+            pods: &self.pods,
+        };
         let scale = ScaleSnapshot {
             spec_replicas: i32::try_from(state.desired_replicas).unwrap_or(i32::MAX),
             status_replicas: i32::try_from(state.status_replicas).unwrap_or(i32::MAX),
         };
-        let outcome = self.controller.reconcile(&self.spec, scale, &source, sim_ms(state.time));
+        let outcome = self
+            .controller
+            .reconcile(&self.spec, scale, &source, sim_ms(state.time));
         let reason = decision_reason(&outcome, scale.spec_replicas, &self.spec);
         let desired = u32::try_from(outcome.desired_replicas.max(0)).unwrap_or(0);
         self.last = Some(outcome);
-        ScaleDecision { desired_replicas: desired, reason: Cow::Borrowed(reason) }
+        ScaleDecision {
+            desired_replicas: desired,
+            reason: Cow::Borrowed(reason),
+        }
     }
 }
 
@@ -225,10 +255,19 @@ fn pod_record(p: &PodView) -> PodRecord {
         sim::PodPhase::Failed => PodPhase::Failed,
     };
     let ready = p.ready_last_transition.map(|t| ReadyCondition {
-        status: if p.ready { ConditionStatus::True } else { ConditionStatus::False },
+        status: if p.ready {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        },
         last_transition_ms: sim_ms(t),
     });
-    PodRecord { phase, ready, start_time_ms: p.start_time.map(sim_ms), deleting: p.deleting }
+    PodRecord {
+        phase,
+        ready,
+        start_time_ms: p.start_time.map(sim_ms),
+        deleting: p.deleting,
+    }
 }
 
 /// The simulator's pods and metrics-server samples as the HPA's metrics sources.
@@ -256,8 +295,9 @@ impl MetricsSource for SimSource<'_> {
         };
         match (resource, container) {
             ("cpu", None) => Ok(i64::try_from(p.cpu_request_milli).unwrap_or(i64::MAX)),
-            ("memory", None) => Ok(i64::try_from(p.memory_request_bytes.saturating_mul(1000))
-                .unwrap_or(i64::MAX)),
+            ("memory", None) => {
+                Ok(i64::try_from(p.memory_request_bytes.saturating_mul(1000)).unwrap_or(i64::MAX))
+            }
             _ => Err(missing()),
         }
     }
@@ -269,7 +309,9 @@ impl MetricsSource for SimSource<'_> {
         out: &mut PodMetricsInfo,
     ) -> Result<(), HpaError> {
         if container.is_some() {
-            return Err(HpaError::MetricFetch("the simulator reports no per-container metrics".into()));
+            return Err(HpaError::MetricFetch(
+                "the simulator reports no per-container metrics".into(),
+            ));
         }
         let mut any = false;
         for (slot, p) in out.per_pod.iter_mut().zip(&self.state.pods) {
@@ -294,15 +336,21 @@ impl MetricsSource for SimSource<'_> {
     }
 
     fn pods_metric(&self, metric: &str, _out: &mut PodMetricsInfo) -> Result<(), HpaError> {
-        Err(HpaError::MetricFetch(format!("the simulator has no pods metric {metric}")))
+        Err(HpaError::MetricFetch(format!(
+            "the simulator has no pods metric {metric}"
+        )))
     }
 
     fn object_metric(&self, metric: &str) -> Result<i64, HpaError> {
-        Err(HpaError::MetricFetch(format!("the simulator has no object metric {metric}")))
+        Err(HpaError::MetricFetch(format!(
+            "the simulator has no object metric {metric}"
+        )))
     }
 
     fn external_metric(&self, metric: &str, _out: &mut Vec<i64>) -> Result<(), HpaError> {
-        Err(HpaError::MetricFetch(format!("the simulator has no external metric {metric}")))
+        Err(HpaError::MetricFetch(format!(
+            "the simulator has no external metric {metric}"
+        )))
     }
 }
 

@@ -21,7 +21,11 @@ fn pods(inputs: &Obj<'_>, transition_defaults_to_start: bool) -> CaseResult<Vec<
     let path = inputs.at("pods");
     let mut out = Vec::new();
     for (i, p) in inputs.opt_arr("pods")?.into_iter().flatten().enumerate() {
-        out.push(json::pod(p, &format!("{path}[{i}]"), transition_defaults_to_start)?);
+        out.push(json::pod(
+            p,
+            &format!("{path}[{i}]"),
+            transition_defaults_to_start,
+        )?);
     }
     Ok(out)
 }
@@ -34,7 +38,8 @@ pub(super) fn replica_calculator(
 ) -> CaseResult<Map<String, Value>> {
     let current = inputs.i32("current_replicas")?;
     let status = inputs.opt_i32("status_replicas")?.unwrap_or(current);
-    let tolerances = json::tolerances(inputs.get("tolerance"), &inputs.at("tolerance"))?.unwrap_or_default();
+    let tolerances =
+        json::tolerances(inputs.get("tolerance"), &inputs.at("tolerance"))?.unwrap_or_default();
     let readiness = readiness(inputs)?;
     let metric_path = inputs.at("metric");
     let metric_value = inputs.req("metric")?;
@@ -50,9 +55,13 @@ pub(super) fn replica_calculator(
             let e = Obj::new(e, &p)?;
             let containers = e.opt_arr("containers")?.map(Vec::as_slice).unwrap_or(&[]);
             samples.push(FakeResourceSample {
-                pod: e.opt_str("pod")?.ok_or_else(|| format!("{}: missing", e.at("pod")))?.to_string(),
+                pod: e
+                    .opt_str("pod")?
+                    .ok_or_else(|| format!("{}: missing", e.at("pod")))?
+                    .to_string(),
                 containers: json::containers(containers, "cpu_usage_milli", &e.at("containers"))?,
-                timestamp_ms: json::time(e.get("timestamp"), &e.at("timestamp"))?.unwrap_or(ZERO_TIME_MS),
+                timestamp_ms: json::time(e.get("timestamp"), &e.at("timestamp"))?
+                    .unwrap_or(ZERO_TIME_MS),
                 window_ms: e.opt_i64("window_s")?.unwrap_or(60).saturating_mul(1000),
             });
         }
@@ -64,7 +73,9 @@ pub(super) fn replica_calculator(
         for (i, v) in values.iter().enumerate() {
             let p = format!("{path}[{i}]");
             let v = Obj::new(v, &p)?;
-            let pod = v.opt_str("pod")?.ok_or_else(|| format!("{}: missing", v.at("pod")))?;
+            let pod = v
+                .opt_str("pod")?
+                .ok_or_else(|| format!("{}: missing", v.at("pod")))?;
             out.push((pod.to_string(), v.i64("value_milli")?));
         }
         source.pods_metric = Ok(out);
@@ -86,7 +97,10 @@ pub(super) fn replica_calculator(
     };
     if expected.is_some_and(|e| e.contains_key("desired_replicas_older_controllers")) {
         if let Ok(older) = run(ControllerVariant::Older) {
-            out.insert("desired_replicas_older_controllers".into(), older["desired_replicas"].clone());
+            out.insert(
+                "desired_replicas_older_controllers".into(),
+                older["desired_replicas"].clone(),
+            );
         }
     }
     Ok(out)
@@ -102,35 +116,60 @@ fn calculate(
     tolerances: Tolerances,
 ) -> Result<Map<String, Value>, HpaError> {
     let usage = |p: crate::hpa::replica_calc::UsageProposal| {
-        fields([("desired_replicas", json!(p.replicas)), ("usage_milli", json!(p.usage_milli))])
+        fields([
+            ("desired_replicas", json!(p.replicas)),
+            ("usage_milli", json!(p.usage_milli)),
+        ])
     };
     let (resource, container, target) = match spec {
         MetricSpec::Resource { resource, target } => (resource, None, target),
-        MetricSpec::ContainerResource { resource, container, target } => (resource, Some(container.as_str()), target),
+        MetricSpec::ContainerResource {
+            resource,
+            container,
+            target,
+        } => (resource, Some(container.as_str()), target),
         MetricSpec::Pods { metric, target } => {
-            let avg = target.average_value_milli.ok_or(HpaError::InvalidValueTarget { kind: "pods" })?;
-            return calc.pods_metric_replicas(source, 0, current, avg, metric, tolerances).map(usage);
+            let avg = target
+                .average_value_milli
+                .ok_or(HpaError::InvalidValueTarget { kind: "pods" })?;
+            return calc
+                .pods_metric_replicas(source, 0, current, avg, metric, tolerances)
+                .map(usage);
         }
         MetricSpec::Object { metric, target } => {
             return match (target.value_milli, target.average_value_milli) {
-                (Some(v), _) => calc.object_value_replicas(source, current, v, metric, tolerances).map(usage),
-                (None, Some(v)) => calc.object_per_pod_replicas(source, status, v, metric, tolerances).map(usage),
+                (Some(v), _) => calc
+                    .object_value_replicas(source, current, v, metric, tolerances)
+                    .map(usage),
+                (None, Some(v)) => calc
+                    .object_per_pod_replicas(source, status, v, metric, tolerances)
+                    .map(usage),
                 (None, None) => Err(HpaError::InvalidValueTarget { kind: "object" }),
             };
         }
         MetricSpec::External { metric, target } => {
             return match (target.value_milli, target.average_value_milli) {
-                (Some(v), _) => calc.external_value_replicas(source, current, v, metric, tolerances).map(usage),
-                (None, Some(v)) => calc.external_per_pod_replicas(source, status, v, metric, tolerances).map(usage),
+                (Some(v), _) => calc
+                    .external_value_replicas(source, current, v, metric, tolerances)
+                    .map(usage),
+                (None, Some(v)) => calc
+                    .external_per_pod_replicas(source, status, v, metric, tolerances)
+                    .map(usage),
                 (None, None) => Err(HpaError::InvalidValueTarget { kind: "external" }),
             };
         }
-        MetricSpec::Unknown { type_name } => return Err(HpaError::InvalidMetricSourceType(type_name.clone())),
+        MetricSpec::Unknown { type_name } => {
+            return Err(HpaError::InvalidMetricSourceType(type_name.clone()))
+        }
     };
     if let Some(avg) = target.average_value_milli {
-        return calc.raw_resource_replicas(source, 0, current, avg, resource, container, tolerances).map(usage);
+        return calc
+            .raw_resource_replicas(source, 0, current, avg, resource, container, tolerances)
+            .map(usage);
     }
-    let percent = target.average_utilization_percent.ok_or(HpaError::InvalidResourceTarget)?;
+    let percent = target
+        .average_utilization_percent
+        .ok_or(HpaError::InvalidResourceTarget)?;
     let p = calc.resource_replicas(source, 0, current, percent, resource, container, tolerances)?;
     Ok(fields([
         ("desired_replicas", json!(p.replicas)),
@@ -152,10 +191,18 @@ fn controller_config(inputs: &Obj<'_>) -> CaseResult<ControllerConfig> {
         let ms = |key: &str, default: i64| -> CaseResult<i64> {
             Ok(cc.opt_i64(key)?.map_or(default, |s| s.saturating_mul(1000)))
         };
-        config.cpu_initialization_period_ms = ms("cpu_initialization_period_s", config.cpu_initialization_period_ms)?;
-        config.initial_readiness_delay_ms = ms("initial_readiness_delay_s", config.initial_readiness_delay_ms)?;
-        config.downscale_stabilization_window_ms =
-            ms("downscale_stabilization_window_s", config.downscale_stabilization_window_ms)?;
+        config.cpu_initialization_period_ms = ms(
+            "cpu_initialization_period_s",
+            config.cpu_initialization_period_ms,
+        )?;
+        config.initial_readiness_delay_ms = ms(
+            "initial_readiness_delay_s",
+            config.initial_readiness_delay_ms,
+        )?;
+        config.downscale_stabilization_window_ms = ms(
+            "downscale_stabilization_window_s",
+            config.downscale_stabilization_window_ms,
+        )?;
         if let Some(f) = cc.opt_f64("legacy_scale_up_limit_factor")? {
             config.legacy_scale_up_limit_factor = f;
         }
@@ -175,7 +222,10 @@ fn default_pod(i: usize) -> FakePod {
         name: format!("test-pod-{i}"),
         record: PodRecord {
             phase: PodPhase::Running,
-            ready: Some(ReadyCondition { status: ConditionStatus::True, last_transition_ms: ZERO_TIME_MS }),
+            ready: Some(ReadyCondition {
+                status: ConditionStatus::True,
+                last_transition_ms: ZERO_TIME_MS,
+            }),
             start_time_ms: Some(ZERO_TIME_MS),
             deleting: false,
         },
@@ -203,9 +253,13 @@ pub(super) fn controller_reconcile(
     }
     if metrics.is_empty() {
         // API defaulting of an empty `spec.metrics`: CPU at 80 %.
-        metrics.push(MetricSpec::Resource { resource: "cpu".into(), target: MetricTarget::utilization(80) });
+        metrics.push(MetricSpec::Resource {
+            resource: "cpu".into(),
+            target: MetricTarget::utilization(80),
+        });
     }
-    let window_s = i32::try_from(config.downscale_stabilization_window_ms / 1000).unwrap_or(i32::MAX);
+    let window_s =
+        i32::try_from(config.downscale_stabilization_window_ms / 1000).unwrap_or(i32::MAX);
     let behavior = json::behavior(hpa.get("behavior"), &hpa.at("behavior"))?
         .map(|b| EffectiveBehavior::from_api(&b, window_s));
     let spec = HpaSpec {
@@ -215,26 +269,46 @@ pub(super) fn controller_reconcile(
         behavior,
     };
 
-    let mut listed = pods(inputs, true)?;
-    if listed.is_empty() {
-        // "status.replicas pods of 1000m when no request list is given".
-        listed = (0..usize::try_from(status_replicas).unwrap_or(0)).map(default_pod).collect();
-    }
+    // The listed pods are the harness's expansion (an empty list is a pod list with no pod, as
+    // with `reportedCPURequests: []`); without a `pods` field the harness default applies:
+    // status.replicas pods of 1000m.
+    let listed = if inputs.get("pods").is_some() {
+        pods(inputs, true)?
+    } else {
+        (0..usize::try_from(status_replicas).unwrap_or(0))
+            .map(default_pod)
+            .collect()
+    };
     let source = fake_cluster(inputs, listed)?;
 
     let mut controller = HorizontalController::new(config);
     match inputs.get("recommendation_history") {
         None => controller.set_recommendations(None),
-        Some(Value::String(s)) if s == "controller_initializes" => controller.set_recommendations(None),
-        Some(Value::Array(items)) => controller
-            .set_recommendations(Some(json::recommendations(items, &inputs.at("recommendation_history"))?)),
-        Some(other) => return Err(format!("{}: unexpected {other}", inputs.at("recommendation_history"))),
+        Some(Value::String(s)) if s == "controller_initializes" => {
+            controller.set_recommendations(None)
+        }
+        Some(Value::Array(items)) => controller.set_recommendations(Some(json::recommendations(
+            items,
+            &inputs.at("recommendation_history"),
+        )?)),
+        Some(other) => {
+            return Err(format!(
+                "{}: unexpected {other}",
+                inputs.at("recommendation_history")
+            ))
+        }
     }
     let up = json::events(inputs.get("scale_up_events"), &inputs.at("scale_up_events"))?;
-    let down = json::events(inputs.get("scale_down_events"), &inputs.at("scale_down_events"))?;
+    let down = json::events(
+        inputs.get("scale_down_events"),
+        &inputs.at("scale_down_events"),
+    )?;
     controller.set_scale_events(up, down);
 
-    let scale = ScaleSnapshot { spec_replicas, status_replicas };
+    let scale = ScaleSnapshot {
+        spec_replicas,
+        status_replicas,
+    };
     let outcome = controller.reconcile(&spec, scale, &source, 0);
     Ok(outcome_fields(&outcome, expected))
 }
@@ -242,11 +316,15 @@ pub(super) fn controller_reconcile(
 /// The fake metrics APIs of `horizontal_test.go` filled from `metric_data`.
 fn fake_cluster(inputs: &Obj<'_>, listed: Vec<FakePod>) -> CaseResult<FakeSource> {
     let mut source = FakeSource::new(listed);
-    let Some(data) = inputs.get("metric_data") else { return Ok(source) };
+    let Some(data) = inputs.get("metric_data") else {
+        return Ok(source);
+    };
     let data_path = inputs.at("metric_data");
     let data = Obj::new(data, &data_path)?;
     let cpu = data.opt_i64_list("cpu_usage_milli_per_pod")?;
-    let pods_levels = data.opt_i64_list("pods_metric_milli_per_pod")?.or_else(|| cpu.clone());
+    let pods_levels = data
+        .opt_i64_list("pods_metric_milli_per_pod")?
+        .or_else(|| cpu.clone());
     source.resource_samples = Ok(cpu
         .iter()
         .flatten()
@@ -258,26 +336,43 @@ fn fake_cluster(inputs: &Obj<'_>, listed: Vec<FakePod>) -> CaseResult<FakeSource
             window_ms: 60_000,
         })
         .collect());
-    source.pods_metric =
-        Ok(pods_levels.iter().flatten().enumerate().map(|(i, &v)| (format!("test-pod-{i}"), v)).collect());
+    source.pods_metric = Ok(pods_levels
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, &v)| (format!("test-pod-{i}"), v))
+        .collect());
     let object = match data.opt_i64("object_metric_milli")? {
         Some(v) => Some(v),
         None => pods_levels.as_ref().and_then(|l| l.first().copied()),
     };
     source.object_value =
         object.ok_or_else(|| HpaError::MetricFetch("no object metric returned".into()));
-    source.external_series =
-        Ok(data.opt_i64_list("external_metric_series_milli")?.or(pods_levels).unwrap_or_default());
+    source.external_series = Ok(data
+        .opt_i64_list("external_metric_series_milli")?
+        .or(pods_levels)
+        .unwrap_or_default());
     let failing_path = data.at("failing_metric_sources");
-    for (i, f) in data.opt_arr("failing_metric_sources")?.into_iter().flatten().enumerate() {
-        let name = f.as_str().ok_or_else(|| format!("{failing_path}[{i}]: expected a string"))?;
+    for (i, f) in data
+        .opt_arr("failing_metric_sources")?
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = f
+            .as_str()
+            .ok_or_else(|| format!("{failing_path}[{i}]: expected a string"))?;
         let err = || HpaError::MetricFetch("something went wrong".into());
         match name {
             "Resource" | "ContainerResource" => source.resource_samples = Err(err()),
             "Pods" => source.pods_metric = Err(err()),
             "Object" => source.object_value = Err(err()),
             "External" => source.external_series = Err(err()),
-            other => return Err(format!("{failing_path}[{i}]: unknown metric source {other:?}")),
+            other => {
+                return Err(format!(
+                    "{failing_path}[{i}]: unknown metric source {other:?}"
+                ))
+            }
         }
     }
     Ok(source)
@@ -285,7 +380,10 @@ fn fake_cluster(inputs: &Obj<'_>, listed: Vec<FakePod>) -> CaseResult<FakeSource
 
 /// `desired_replicas`, `scale_updated`, `conditions`, `conditions_source` (metadata echoed
 /// from the case: where the Go test took its expected conditions from) and `error`.
-fn outcome_fields(outcome: &ReconcileOutcome, expected: Option<&Map<String, Value>>) -> Map<String, Value> {
+fn outcome_fields(
+    outcome: &ReconcileOutcome,
+    expected: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
     let conditions: Vec<Value> = outcome
         .conditions
         .iter()

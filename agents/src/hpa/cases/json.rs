@@ -7,9 +7,9 @@ use crate::hpa::behavior::{Recommendation, ScaleEvent};
 use crate::hpa::fake::FakePod;
 use crate::hpa::grouping::ContainerValue;
 use crate::hpa::{
-    Behavior, ConditionStatus, MetricSpec, MetricTarget, Millis, PodPhase, PodRecord,
-    PolicyType, ReadyCondition, ScalingPolicy, ScalingRules, SelectPolicy, TargetType,
-    Tolerances, ZERO_TIME_MS,
+    Behavior, ConditionStatus, MetricSpec, MetricTarget, Millis, PodPhase, PodRecord, PolicyType,
+    ReadyCondition, ScalingPolicy, ScalingRules, SelectPolicy, TargetType, Tolerances,
+    ZERO_TIME_MS,
 };
 
 /// Result of reading a case; the error names the offending field.
@@ -21,9 +21,11 @@ pub(crate) fn unwrap_inferred(v: &Value) -> Value {
         Value::Object(m) if m.contains_key("value") && m.contains_key("inferred") => {
             unwrap_inferred(&m["value"])
         }
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), unwrap_inferred(v))).collect())
-        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), unwrap_inferred(v)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(unwrap_inferred).collect()),
         other => other.clone(),
     }
@@ -61,7 +63,8 @@ impl<'a> Obj<'a> {
 
     /// The field, an error when absent or null.
     pub(crate) fn req(&self, key: &str) -> CaseResult<&'a Value> {
-        self.get(key).ok_or_else(|| format!("{}: missing", self.at(key)))
+        self.get(key)
+            .ok_or_else(|| format!("{}: missing", self.at(key)))
     }
 
     /// An optional integer field.
@@ -81,14 +84,19 @@ impl<'a> Obj<'a> {
 
     /// An optional `i32` field.
     pub(crate) fn opt_i32(&self, key: &str) -> CaseResult<Option<i32>> {
-        self.opt_i64(key)?.map(|v| to_i32(v, &self.at(key))).transpose()
+        self.opt_i64(key)?
+            .map(|v| to_i32(v, &self.at(key)))
+            .transpose()
     }
 
     /// An optional number field.
     pub(crate) fn opt_f64(&self, key: &str) -> CaseResult<Option<f64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or_else(|| format!("{}: expected a number", self.at(key))),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| format!("{}: expected a number", self.at(key))),
         }
     }
 
@@ -96,7 +104,10 @@ impl<'a> Obj<'a> {
     pub(crate) fn opt_str(&self, key: &str) -> CaseResult<Option<&'a str>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_str().map(Some).ok_or_else(|| format!("{}: expected a string", self.at(key))),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| format!("{}: expected a string", self.at(key))),
         }
     }
 
@@ -104,7 +115,10 @@ impl<'a> Obj<'a> {
     pub(crate) fn opt_bool(&self, key: &str) -> CaseResult<Option<bool>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_bool().map(Some).ok_or_else(|| format!("{}: expected a boolean", self.at(key))),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| format!("{}: expected a boolean", self.at(key))),
         }
     }
 
@@ -112,15 +126,25 @@ impl<'a> Obj<'a> {
     pub(crate) fn opt_arr(&self, key: &str) -> CaseResult<Option<&'a Vec<Value>>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_array().map(Some).ok_or_else(|| format!("{}: expected an array", self.at(key))),
+            Some(v) => v
+                .as_array()
+                .map(Some)
+                .ok_or_else(|| format!("{}: expected an array", self.at(key))),
         }
     }
 
     /// An optional array of integers.
     pub(crate) fn opt_i64_list(&self, key: &str) -> CaseResult<Option<Vec<i64>>> {
-        let Some(items) = self.opt_arr(key)? else { return Ok(None) };
+        let Some(items) = self.opt_arr(key)? else {
+            return Ok(None);
+        };
         let path = self.at(key);
-        items.iter().enumerate().map(|(i, v)| as_i64(v, &format!("{path}[{i}]"))).collect::<CaseResult<_>>().map(Some)
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| as_i64(v, &format!("{path}[{i}]")))
+            .collect::<CaseResult<_>>()
+            .map(Some)
     }
 }
 
@@ -164,20 +188,27 @@ pub(crate) fn time(v: Option<&Value>, path: &str) -> CaseResult<Option<Millis>> 
 /// An age in seconds (`age_s`) as an instant before now.
 pub(crate) fn age(o: &Obj<'_>, key: &str) -> CaseResult<Millis> {
     let v = o.req(key)?;
-    let s = v.as_f64().ok_or_else(|| format!("{}: expected a number of seconds", o.at(key)))?;
+    let s = v
+        .as_f64()
+        .ok_or_else(|| format!("{}: expected a number of seconds", o.at(key)))?;
     Ok(-(s * 1000.0).round() as i64)
 }
 
 /// `{scale_up, scale_down}` tolerances, or `None` when null.
 pub(crate) fn tolerances(v: Option<&Value>, path: &str) -> CaseResult<Option<Tolerances>> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(None) };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
     if let Some(t) = v.as_f64() {
         return Ok(Some(Tolerances::symmetric(t)));
     }
     let o = Obj::new(v, path)?;
     let up = o.opt_f64("scale_up")?.unwrap_or(0.1);
     let down = o.opt_f64("scale_down")?.unwrap_or(up);
-    Ok(Some(Tolerances { scale_up: up, scale_down: down }))
+    Ok(Some(Tolerances {
+        scale_up: up,
+        scale_down: down,
+    }))
 }
 
 fn condition_status(s: &str, path: &str) -> CaseResult<ConditionStatus> {
@@ -207,7 +238,10 @@ pub(crate) fn containers(v: &[Value], key: &str, path: &str) -> CaseResult<Vec<C
         let p = format!("{path}[{i}]");
         let c = Obj::new(c, &p)?;
         let name = c.opt_str("name")?.unwrap_or("").to_string();
-        out.push(ContainerValue { name, milli: c.opt_i64(key)? });
+        out.push(ContainerValue {
+            name,
+            milli: c.opt_i64(key)?,
+        });
     }
     Ok(out)
 }
@@ -217,15 +251,25 @@ pub(crate) fn containers(v: &[Value], key: &str, path: &str) -> CaseResult<Vec<C
 pub(crate) fn halved(value: i64) -> Vec<ContainerValue> {
     ["container1", "container2"]
         .iter()
-        .map(|n| ContainerValue { name: (*n).to_string(), milli: Some(value / 2) })
+        .map(|n| ContainerValue {
+            name: (*n).to_string(),
+            milli: Some(value / 2),
+        })
         .collect()
 }
 
 /// One listed pod. `transition_defaults_to_start`: a Ready condition without
 /// `ready_last_transition` takes the start time (controller harness) instead of the zero time.
-pub(crate) fn pod(v: &Value, path: &str, transition_defaults_to_start: bool) -> CaseResult<FakePod> {
+pub(crate) fn pod(
+    v: &Value,
+    path: &str,
+    transition_defaults_to_start: bool,
+) -> CaseResult<FakePod> {
     let o = Obj::new(v, path)?;
-    let name = o.opt_str("name")?.ok_or_else(|| format!("{}: missing", o.at("name")))?.to_string();
+    let name = o
+        .opt_str("name")?
+        .ok_or_else(|| format!("{}: missing", o.at("name")))?
+        .to_string();
     let phase = phase(o.opt_str("phase")?.unwrap_or("Running"), &o.at("phase"))?;
     let start = time(o.get("start_time"), &o.at("start_time"))?;
     let ready = match o.get("ready_condition") {
@@ -238,14 +282,20 @@ pub(crate) fn pod(v: &Value, path: &str, transition_defaults_to_start: bool) -> 
                 None if transition_defaults_to_start => start,
                 None => None,
             };
-            Some(ReadyCondition { status, last_transition_ms: transition.unwrap_or(ZERO_TIME_MS) })
+            Some(ReadyCondition {
+                status,
+                last_transition_ms: transition.unwrap_or(ZERO_TIME_MS),
+            })
         }
         Some(c) => {
             let p = o.at("ready_condition");
             let c = Obj::new(c, &p)?;
             let status = condition_status(c.opt_str("status")?.unwrap_or("True"), &c.at("status"))?;
             let transition = time(c.get("last_transition"), &c.at("last_transition"))?;
-            Some(ReadyCondition { status, last_transition_ms: transition.unwrap_or(ZERO_TIME_MS) })
+            Some(ReadyCondition {
+                status,
+                last_transition_ms: transition.unwrap_or(ZERO_TIME_MS),
+            })
         }
     };
     let deleting = o.opt_bool("deleting")?.unwrap_or(false);
@@ -254,8 +304,17 @@ pub(crate) fn pod(v: &Value, path: &str, transition_defaults_to_start: bool) -> 
         (None, Some(total)) => halved(total),
         (None, None) => Vec::new(),
     };
-    let record = PodRecord { phase, ready, start_time_ms: start, deleting };
-    Ok(FakePod { name, record, containers })
+    let record = PodRecord {
+        phase,
+        ready,
+        start_time_ms: start,
+        deleting,
+    };
+    Ok(FakePod {
+        name,
+        record,
+        containers,
+    })
 }
 
 /// A metric target.
@@ -274,7 +333,12 @@ pub(crate) fn target(v: Option<&Value>, path: &str) -> CaseResult<MetricTarget> 
         None if average_value_milli.is_some() => TargetType::AverageValue,
         None => TargetType::Utilization,
     };
-    Ok(MetricTarget { kind, value_milli, average_value_milli, average_utilization_percent })
+    Ok(MetricTarget {
+        kind,
+        value_milli,
+        average_value_milli,
+        average_utilization_percent,
+    })
 }
 
 /// A metric spec (`type` or `source_type`).
@@ -282,7 +346,9 @@ pub(crate) fn metric_spec(v: &Value, path: &str) -> CaseResult<MetricSpec> {
     let o = Obj::new(v, path)?;
     let kind = match o.opt_str("type")? {
         Some(t) => t,
-        None => o.opt_str("source_type")?.ok_or_else(|| format!("{}: missing", o.at("type")))?,
+        None => o
+            .opt_str("source_type")?
+            .ok_or_else(|| format!("{}: missing", o.at("type")))?,
     };
     let name = || -> CaseResult<String> {
         let n = match o.opt_str("metric")? {
@@ -292,7 +358,8 @@ pub(crate) fn metric_spec(v: &Value, path: &str) -> CaseResult<MetricSpec> {
         Ok(n.unwrap_or("qps").to_string())
     };
     let tgt = || target(o.get("target"), &o.at("target"));
-    let resource = || -> CaseResult<String> { Ok(o.opt_str("resource")?.unwrap_or("cpu").to_string()) };
+    let resource =
+        || -> CaseResult<String> { Ok(o.opt_str("resource")?.unwrap_or("cpu").to_string()) };
     Ok(match kind {
         "Resource" | "ContainerResource" => match o.opt_str("container")? {
             Some(container) => MetricSpec::ContainerResource {
@@ -300,27 +367,50 @@ pub(crate) fn metric_spec(v: &Value, path: &str) -> CaseResult<MetricSpec> {
                 container: container.to_string(),
                 target: tgt()?,
             },
-            None if kind == "ContainerResource" => return Err(format!("{}: missing", o.at("container"))),
-            None => MetricSpec::Resource { resource: resource()?, target: tgt()? },
+            None if kind == "ContainerResource" => {
+                return Err(format!("{}: missing", o.at("container")))
+            }
+            None => MetricSpec::Resource {
+                resource: resource()?,
+                target: tgt()?,
+            },
         },
-        "Pods" => MetricSpec::Pods { metric: name()?, target: tgt()? },
-        "Object" => MetricSpec::Object { metric: name()?, target: tgt()? },
-        "External" => MetricSpec::External { metric: name()?, target: tgt()? },
-        other => MetricSpec::Unknown { type_name: other.to_string() },
+        "Pods" => MetricSpec::Pods {
+            metric: name()?,
+            target: tgt()?,
+        },
+        "Object" => MetricSpec::Object {
+            metric: name()?,
+            target: tgt()?,
+        },
+        "External" => MetricSpec::External {
+            metric: name()?,
+            target: tgt()?,
+        },
+        other => MetricSpec::Unknown {
+            type_name: other.to_string(),
+        },
     })
 }
 
 /// Scaling rules of one direction (fields not given stay `None`; `go_helper` and other notes
 /// are ignored).
 pub(crate) fn rules(v: Option<&Value>, path: &str) -> CaseResult<Option<ScalingRules>> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(None) };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
     let o = Obj::new(v, path)?;
     let select_policy = match o.opt_str("select_policy")? {
         None => None,
         Some("Max") => Some(SelectPolicy::Max),
         Some("Min") => Some(SelectPolicy::Min),
         Some("Disabled") => Some(SelectPolicy::Disabled),
-        Some(other) => return Err(format!("{}: unknown select policy {other:?}", o.at("select_policy"))),
+        Some(other) => {
+            return Err(format!(
+                "{}: unknown select policy {other:?}",
+                o.at("select_policy")
+            ))
+        }
     };
     let policies = match o.opt_arr("policies")? {
         None => None,
@@ -332,9 +422,15 @@ pub(crate) fn rules(v: Option<&Value>, path: &str) -> CaseResult<Option<ScalingR
                 let kind = match p.opt_str("type")? {
                     Some("Pods") => PolicyType::Pods,
                     Some("Percent") => PolicyType::Percent,
-                    other => return Err(format!("{}: unknown policy type {other:?}", p.at("type"))),
+                    other => {
+                        return Err(format!("{}: unknown policy type {other:?}", p.at("type")))
+                    }
                 };
-                out.push(ScalingPolicy { kind, value: p.i32("value")?, period_s: p.i32("period_s")? });
+                out.push(ScalingPolicy {
+                    kind,
+                    value: p.i32("value")?,
+                    period_s: p.i32("period_s")?,
+                });
             }
             Some(out)
         }
@@ -349,7 +445,9 @@ pub(crate) fn rules(v: Option<&Value>, path: &str) -> CaseResult<Option<ScalingR
 
 /// `spec.behavior`: null = none; else `scale_up` / `scale_down` rules.
 pub(crate) fn behavior(v: Option<&Value>, path: &str) -> CaseResult<Option<Behavior>> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(None) };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
     let o = Obj::new(v, path)?;
     Ok(Some(Behavior {
         scale_up: rules(o.get("scale_up"), &o.at("scale_up"))?,
@@ -363,15 +461,22 @@ pub(crate) fn recommendations(items: &[Value], path: &str) -> CaseResult<Vec<Rec
     for (i, r) in items.iter().enumerate() {
         let p = format!("{path}[{i}]");
         let r = Obj::new(r, &p)?;
-        out.push(Recommendation { replicas: r.i32("replicas")?, timestamp_ms: age(&r, "age_s")? });
+        out.push(Recommendation {
+            replicas: r.i32("replicas")?,
+            timestamp_ms: age(&r, "age_s")?,
+        });
     }
     Ok(out)
 }
 
 /// A list of `{replica_change, age_s, outdated?}` scale events (null = empty).
 pub(crate) fn events(v: Option<&Value>, path: &str) -> CaseResult<Vec<ScaleEvent>> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
-    let items = v.as_array().ok_or_else(|| format!("{path}: expected an array"))?;
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let items = v
+        .as_array()
+        .ok_or_else(|| format!("{path}: expected an array"))?;
     let mut out = Vec::with_capacity(items.len());
     for (i, e) in items.iter().enumerate() {
         let p = format!("{path}[{i}]");

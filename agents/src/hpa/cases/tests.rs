@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use super::*;
 
 fn public_cases() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/hpa-cases-public.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/hpa-cases-public.json"
+    );
     let text = std::fs::read_to_string(path).expect("read the public cases");
     serde_json::from_str(&text).expect("parse the public cases")
 }
@@ -32,9 +35,15 @@ fn public_reference_cases_pass() {
             Err(e) => failures.push(format!("{}: {e}", case["id"])),
         }
     }
-    let summary: Vec<String> =
-        per_level.iter().map(|(l, (p, t))| format!("{l}: {p}/{t}")).collect();
-    assert!(failures.is_empty(), "per level {summary:?}\nfailures:\n{}", failures.join("\n"));
+    let summary: Vec<String> = per_level
+        .iter()
+        .map(|(l, (p, t))| format!("{l}: {p}/{t}"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "per level {summary:?}\nfailures:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -49,9 +58,18 @@ fn malformed_cases_yield_errors_naming_the_field() {
             "average_utilization_percent": 50}}, "pods": [{"name": "p", "phase": "Exploded"}]}}
     ]))
     .unwrap();
-    let errors: Vec<&str> = out.as_array().unwrap().iter().map(|r| r["error"].as_str().unwrap()).collect();
+    let errors: Vec<&str> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
     assert!(errors[0].contains("level"), "{}", errors[0]);
-    assert!(errors[1].contains("inputs.current_replicas"), "{}", errors[1]);
+    assert!(
+        errors[1].contains("inputs.current_replicas"),
+        "{}",
+        errors[1]
+    );
     assert!(errors[2].contains("inputs.scale"), "{}", errors[2]);
     assert!(errors[3].contains("level"), "{}", errors[3]);
     assert!(errors[4].contains("inputs.pods[0].phase"), "{}", errors[4]);
@@ -68,13 +86,9 @@ fn single_case_object_and_unwrapping() {
     });
     let out = run_cases(&case).unwrap();
     // factor 8 (Go test default): max(8 * 3, 4) = 24.
-    assert_eq!(out, json!([{"id": "x", "replicas": 24, "condition_reason": "ScaleUpLimit"}]));
+    assert_eq!(
+        out,
+        json!([{"id": "x", "replicas": 24, "condition_reason": "ScaleUpLimit"}])
+    );
     assert_eq!(check_case(&case, &out[0]), Ok(()));
-}
-
-#[test]
-fn tmp_dump() {
-    let cases = public_cases();
-    let results = run_cases(&cases).unwrap();
-    std::fs::write("/tmp/hpa_out.json", serde_json::to_string_pretty(&results).unwrap()).unwrap();
 }

@@ -5,8 +5,10 @@ use crate::hpa::fake::{FakePod, FakeResourceSample, FakeSource};
 use crate::hpa::grouping::ContainerValue;
 use crate::hpa::{ConditionStatus, PodPhase, ReadyCondition, ZERO_TIME_MS};
 
-const READINESS: ReadinessConfig =
-    ReadinessConfig { cpu_initialization_period_ms: 120_000, initial_readiness_delay_ms: 10_000 };
+const READINESS: ReadinessConfig = ReadinessConfig {
+    cpu_initialization_period_ms: 120_000,
+    initial_readiness_delay_ms: 10_000,
+};
 const TOL: Tolerances = Tolerances::symmetric(0.1);
 
 fn calc() -> ReplicaCalculator {
@@ -17,18 +19,28 @@ fn containers(per_container: &[Option<i64>]) -> Vec<ContainerValue> {
     per_container
         .iter()
         .enumerate()
-        .map(|(i, &milli)| ContainerValue { name: format!("container{}", i + 1), milli })
+        .map(|(i, &milli)| ContainerValue {
+            name: format!("container{}", i + 1),
+            milli,
+        })
         .collect()
 }
 
 /// A long-running pod (started at the zero time) with one container requesting `request`.
 fn pod(name: &str, ready: bool, request: i64) -> FakePod {
-    let status = if ready { ConditionStatus::True } else { ConditionStatus::False };
+    let status = if ready {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
     FakePod {
         name: name.to_string(),
         record: PodRecord {
             phase: PodPhase::Running,
-            ready: Some(ReadyCondition { status, last_transition_ms: ZERO_TIME_MS }),
+            ready: Some(ReadyCondition {
+                status,
+                last_transition_ms: ZERO_TIME_MS,
+            }),
             start_time_ms: Some(ZERO_TIME_MS),
             deleting: false,
         },
@@ -59,8 +71,17 @@ fn utilization_scale_up_uses_ready_pod_count() {
     let pods = (0..3).map(|i| pod(&format!("p{i}"), true, 1000)).collect();
     let samples = (0..3).map(|i| sample(&format!("p{i}"), 900)).collect();
     let source = cpu_source(pods, samples);
-    let got = calc().resource_replicas(&source, 0, 3, 50, "cpu", None, TOL).unwrap();
-    assert_eq!(got, ResourceProposal { replicas: 6, utilization_percent: 90, raw_average_milli: 900 });
+    let got = calc()
+        .resource_replicas(&source, 0, 3, 50, "cpu", None, TOL)
+        .unwrap();
+    assert_eq!(
+        got,
+        ResourceProposal {
+            replicas: 6,
+            utilization_percent: 90,
+            raw_average_milli: 900
+        }
+    );
 }
 
 #[test]
@@ -68,8 +89,16 @@ fn utilization_is_truncated_before_the_ratio() {
     // 2 samples (800m + 190m) over requests 2000m + 2000m: 100 * 990 / 4000 = 24.75 -> 24.
     let metrics = PodMetricsInfo {
         per_pod: vec![
-            Some(PodSample { value_milli: 800, timestamp_ms: 0, window_ms: 0 }),
-            Some(PodSample { value_milli: 190, timestamp_ms: 0, window_ms: 0 }),
+            Some(PodSample {
+                value_milli: 800,
+                timestamp_ms: 0,
+                window_ms: 0,
+            }),
+            Some(PodSample {
+                value_milli: 190,
+                timestamp_ms: 0,
+                window_ms: 0,
+            }),
             None,
         ],
         strays: vec![5000],
@@ -83,8 +112,14 @@ fn utilization_is_truncated_before_the_ratio() {
     // Plain average counts the stray: (800 + 190 + 5000) / 3 = 1996 (floor of 1996.67).
     assert_eq!(metric_usage_ratio(&metrics, 1996), (1.0, 1996));
     // Nothing matched a request: error.
-    let none = PodMetricsInfo { per_pod: vec![None], strays: vec![1] };
-    assert_eq!(resource_utilization_ratio(&none, &[1000], 50), Err(HpaError::NoMatchingMetrics));
+    let none = PodMetricsInfo {
+        per_pod: vec![None],
+        strays: vec![1],
+    };
+    assert_eq!(
+        resource_utilization_ratio(&none, &[1000], 50),
+        Err(HpaError::NoMatchingMetrics)
+    );
 }
 
 #[test]
@@ -95,8 +130,17 @@ fn missing_pods_on_scale_down_count_at_full_request() {
     // ceil(0.62 * 4) = ceil(2.48) = 3 (below current 4, consistent with ratio < 1).
     let pods = (0..4).map(|i| pod(&format!("p{i}"), true, 2000)).collect();
     let source = cpu_source(pods, vec![sample("p0", 800), sample("p1", 190)]);
-    let got = calc().resource_replicas(&source, 0, 4, 100, "cpu", None, TOL).unwrap();
-    assert_eq!(got, ResourceProposal { replicas: 3, utilization_percent: 24, raw_average_milli: 495 });
+    let got = calc()
+        .resource_replicas(&source, 0, 4, 100, "cpu", None, TOL)
+        .unwrap();
+    assert_eq!(
+        got,
+        ResourceProposal {
+            replicas: 3,
+            utilization_percent: 24,
+            raw_average_milli: 495
+        }
+    );
 }
 
 #[test]
@@ -108,21 +152,42 @@ fn missing_pod_fallback_uses_target_above_100_percent() {
     // ceil(0.75) = 1.
     let pods = vec![pod("a", true, 1000), pod("b", true, 1000)];
     let source = cpu_source(pods, vec![sample("a", 500)]);
-    let got = calc().resource_replicas(&source, 0, 2, 200, "cpu", None, TOL).unwrap();
+    let got = calc()
+        .resource_replicas(&source, 0, 2, 200, "cpu", None, TOL)
+        .unwrap();
     assert_eq!(got.replicas, 2);
     let mut older = ReplicaCalculator::new(READINESS, ControllerVariant::Older);
-    assert_eq!(older.resource_replicas(&source, 0, 2, 200, "cpu", None, TOL).unwrap().replicas, 1);
+    assert_eq!(
+        older
+            .resource_replicas(&source, 0, 2, 200, "cpu", None, TOL)
+            .unwrap()
+            .replicas,
+        1
+    );
 }
 
 #[test]
 fn unready_pods_at_zero_can_flip_direction() {
     // 1 ready pod at 800m of 2000m (40%) with target 30%: ratio 1.33 (scale-up) with 2 unready
     // pods -> they count at 0: 100 * 800 / 6000 = 13 -> ratio 0.43 < 1: direction flip, hold 3.
-    let pods = vec![pod("a", true, 2000), pod("b", false, 2000), pod("c", false, 2000)];
+    let pods = vec![
+        pod("a", true, 2000),
+        pod("b", false, 2000),
+        pod("c", false, 2000),
+    ];
     let samples = vec![sample("a", 800), sample("b", 1000), sample("c", 1400)];
     let source = cpu_source(pods, samples);
-    let got = calc().resource_replicas(&source, 0, 3, 30, "cpu", None, TOL).unwrap();
-    assert_eq!(got, ResourceProposal { replicas: 3, utilization_percent: 40, raw_average_milli: 800 });
+    let got = calc()
+        .resource_replicas(&source, 0, 3, 30, "cpu", None, TOL)
+        .unwrap();
+    assert_eq!(
+        got,
+        ResourceProposal {
+            replicas: 3,
+            utilization_percent: 40,
+            raw_average_milli: 800
+        }
+    );
 }
 
 #[test]
@@ -132,26 +197,46 @@ fn tolerance_boundary_differs_between_versions() {
     let pods: Vec<_> = (0..3).map(|i| pod(&format!("p{i}"), true, 1000)).collect();
     let samples = (0..3).map(|i| sample(&format!("p{i}"), 1100)).collect();
     let source = cpu_source(pods, samples);
-    assert_eq!(calc().resource_replicas(&source, 0, 3, 100, "cpu", None, TOL).unwrap().replicas, 3);
+    assert_eq!(
+        calc()
+            .resource_replicas(&source, 0, 3, 100, "cpu", None, TOL)
+            .unwrap()
+            .replicas,
+        3
+    );
     let mut older = ReplicaCalculator::new(READINESS, ControllerVariant::Older);
-    assert_eq!(older.resource_replicas(&source, 0, 3, 100, "cpu", None, TOL).unwrap().replicas, 4);
+    assert_eq!(
+        older
+            .resource_replicas(&source, 0, 3, 100, "cpu", None, TOL)
+            .unwrap()
+            .replicas,
+        4
+    );
 }
 
 #[test]
 fn error_order() {
     // No sample at all: the metrics API error comes first.
     let source = cpu_source(vec![pod("a", true, 1000)], vec![]);
-    let err = calc().resource_replicas(&source, 0, 1, 50, "cpu", None, TOL).unwrap_err();
-    assert!(err.to_string().contains("no metrics returned from resource metrics API"));
+    let err = calc()
+        .resource_replicas(&source, 0, 1, 50, "cpu", None, TOL)
+        .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("no metrics returned from resource metrics API"));
     // Only an unready pod has a sample: "did not receive metrics for targeted pods".
     let source = cpu_source(vec![pod("a", false, 1000)], vec![sample("a", 10)]);
-    let err = calc().resource_replicas(&source, 0, 1, 50, "cpu", None, TOL).unwrap_err();
+    let err = calc()
+        .resource_replicas(&source, 0, 1, 50, "cpu", None, TOL)
+        .unwrap_err();
     assert_eq!(err, HpaError::NoMetricsForTargetedPods);
     // A container without request fails the metric.
     let mut p = pod("a", true, 1000);
     p.containers = containers(&[Some(100), None]);
     let source = cpu_source(vec![p], vec![sample("a", 10)]);
-    let err = calc().resource_replicas(&source, 0, 1, 50, "cpu", None, TOL).unwrap_err();
+    let err = calc()
+        .resource_replicas(&source, 0, 1, 50, "cpu", None, TOL)
+        .unwrap_err();
     assert!(err.to_string().contains("missing request for cpu"));
 }
 
@@ -161,37 +246,68 @@ fn plain_metric_at_exactly_target_with_missing_pods_holds() {
     // missing pods are filled in neither direction, new ratio 1.0 is within tolerance -> 5.
     let pods = (0..5).map(|i| pod(&format!("p{i}"), true, 1000)).collect();
     let mut source = FakeSource::new(pods);
-    source.pods_metric =
-        Ok(vec![("p0".into(), 20000), ("p1".into(), 19000), ("p2".into(), 21000)]);
-    let got = calc().pods_metric_replicas(&source, 0, 5, 20000, "qps", TOL).unwrap();
-    assert_eq!(got, UsageProposal { replicas: 5, usage_milli: 20000 });
+    source.pods_metric = Ok(vec![
+        ("p0".into(), 20000),
+        ("p1".into(), 19000),
+        ("p2".into(), 21000),
+    ]);
+    let got = calc()
+        .pods_metric_replicas(&source, 0, 5, 20000, "qps", TOL)
+        .unwrap();
+    assert_eq!(
+        got,
+        UsageProposal {
+            replicas: 5,
+            usage_milli: 20000
+        }
+    );
 }
 
 #[test]
 fn object_and_external_arithmetic() {
-    let pods: Vec<_> = (0..5).map(|i| pod(&format!("p{i}"), i != 4, 1000)).collect();
+    let pods: Vec<_> = (0..5)
+        .map(|i| pod(&format!("p{i}"), i != 4, 1000))
+        .collect();
     let mut source = FakeSource::new(pods);
     // Value target: 12000 / 20000 = 0.6 over the 4 Running+Ready pods: ceil(2.4) = 3.
     source.object_value = Ok(12000);
     let c = calc();
-    assert_eq!(c.object_value_replicas(&source, 5, 20000, "qps", TOL).unwrap().replicas, 3);
+    assert_eq!(
+        c.object_value_replicas(&source, 5, 20000, "qps", TOL)
+            .unwrap()
+            .replicas,
+        3
+    );
     // From zero: ratio 12000 / 12000 = 1.0 gives ceil(1.0) = 1 without tolerance.
-    assert_eq!(c.object_value_replicas(&source, 0, 12000, "qps", TOL).unwrap().replicas, 1);
+    assert_eq!(
+        c.object_value_replicas(&source, 0, 12000, "qps", TOL)
+            .unwrap()
+            .replicas,
+        1
+    );
     // AverageValue: 20000 over 3 pods at 5000 each: ratio 20000 / 15000 = 1.33 ->
     // ceil(20000 / 5000) = 4; usage per pod ceil(20000 / 3) = 6667.
     assert_eq!(
         c.per_pod_replicas(3, 20000, 5000, TOL),
-        UsageProposal { replicas: 4, usage_milli: 6667 }
+        UsageProposal {
+            replicas: 4,
+            usage_milli: 6667
+        }
     );
     // Overflow: MaxInt64 / 1 clamps to MaxInt32 replicas and MaxInt64 usage.
     assert_eq!(
         c.per_pod_replicas(1, i64::MAX, 1, TOL),
-        UsageProposal { replicas: i32::MAX, usage_milli: i64::MAX }
+        UsageProposal {
+            replicas: i32::MAX,
+            usage_milli: i64::MAX
+        }
     );
     // External sums saturate at MaxInt64.
     source.external_series = Ok(vec![i64::MAX, 5]);
     let mut c = calc();
-    let got = c.external_per_pod_replicas(&source, 1, 1, "qps", TOL).unwrap();
+    let got = c
+        .external_per_pod_replicas(&source, 1, 1, "qps", TOL)
+        .unwrap();
     assert_eq!(got.usage_milli, i64::MAX);
 }
 
@@ -207,8 +323,17 @@ fn hot_cpu_pod_is_unready_in_initialization_period() {
     pods[2].record.start_time_ms = Some(-180_000);
     let samples = vec![sample("p0", 600), sample("p1", 1000), sample("p2", 1400)];
     let source = cpu_source(pods, samples);
-    let got = calc().resource_replicas(&source, 0, 3, 30, "cpu", None, TOL).unwrap();
-    assert_eq!(got, ResourceProposal { replicas: 4, utilization_percent: 60, raw_average_milli: 1200 });
+    let got = calc()
+        .resource_replicas(&source, 0, 3, 30, "cpu", None, TOL)
+        .unwrap();
+    assert_eq!(
+        got,
+        ResourceProposal {
+            replicas: 4,
+            utilization_percent: 60,
+            raw_average_milli: 1200
+        }
+    );
 }
 
 mod props {

@@ -25,7 +25,9 @@ fn state(t_s: u64, replicas: u32, usage: u64) -> ClusterState {
         desired_replicas: replicas,
         status_replicas: replicas,
         ready_replicas: replicas,
-        pods: (0..u64::from(replicas)).map(|i| pod(i, Some(usage))).collect(),
+        pods: (0..u64::from(replicas))
+            .map(|i| pod(i, Some(usage)))
+            .collect(),
         ..ClusterState::default()
     }
 }
@@ -33,13 +35,30 @@ fn state(t_s: u64, replicas: u32, usage: u64) -> ClusterState {
 #[test]
 fn config_defaults_and_validation() {
     let c = HpaConfig::default();
-    assert_eq!((c.target_cpu_utilization_percent, c.min_replicas, c.max_replicas), (70, 1, 50));
+    assert_eq!(
+        (
+            c.target_cpu_utilization_percent,
+            c.min_replicas,
+            c.max_replicas
+        ),
+        (70, 1, 50)
+    );
     assert!(Hpa::new(c.clone()).is_ok());
-    let bad = HpaConfig { min_replicas: 5, max_replicas: 2, ..c.clone() };
+    let bad = HpaConfig {
+        min_replicas: 5,
+        max_replicas: 2,
+        ..c.clone()
+    };
     assert!(matches!(Hpa::new(bad), Err(HpaError::InvalidConfig(_))));
-    let bad = HpaConfig { tolerance: -0.1, ..c.clone() };
+    let bad = HpaConfig {
+        tolerance: -0.1,
+        ..c.clone()
+    };
     assert!(Hpa::new(bad).is_err());
-    let bad = HpaConfig { target_cpu_utilization_percent: 0, ..c };
+    let bad = HpaConfig {
+        target_cpu_utilization_percent: 0,
+        ..c
+    };
     assert!(Hpa::new(bad).is_err());
     // Unknown fields are rejected, missing ones take defaults.
     let parsed: HpaConfig = serde_json::from_str(r#"{"max_replicas": 10}"#).unwrap();
@@ -69,7 +88,10 @@ fn scale_down_waits_for_the_window_and_reset_forgets() {
     // recommendation (4, recorded at the first call) holds the size for 300 s.
     let mut hpa = Hpa::new(HpaConfig::default()).unwrap();
     let d = hpa.decide(&state(1000, 4, 140));
-    assert_eq!((d.desired_replicas, d.reason.as_ref()), (4, "ScaleDownStabilized"));
+    assert_eq!(
+        (d.desired_replicas, d.reason.as_ref()),
+        (4, "ScaleDownStabilized")
+    );
     // 285 s later the first recommendation is still inside the window.
     assert_eq!(hpa.decide(&state(1285, 4, 140)).desired_replicas, 4);
     // At exactly 300 s it is outside (strict comparison); the later 1s are all that remain.
@@ -87,17 +109,30 @@ fn no_samples_keeps_current() {
         p.cpu_usage_milli = None;
     }
     let d = hpa.decide(&s);
-    assert_eq!((d.desired_replicas, d.reason.as_ref()), (3, "FailedGetResourceMetric"));
+    assert_eq!(
+        (d.desired_replicas, d.reason.as_ref()),
+        (3, "FailedGetResourceMetric")
+    );
     assert!(hpa.last_outcome().and_then(|o| o.error.as_ref()).is_some());
 }
 
 #[test]
 fn disabled_at_zero_and_clamped_above_max() {
-    let mut hpa = Hpa::new(HpaConfig { max_replicas: 5, ..HpaConfig::default() }).unwrap();
+    let mut hpa = Hpa::new(HpaConfig {
+        max_replicas: 5,
+        ..HpaConfig::default()
+    })
+    .unwrap();
     let d = hpa.decide(&state(1000, 0, 0));
-    assert_eq!((d.desired_replicas, d.reason.as_ref()), (0, "ScalingDisabled"));
+    assert_eq!(
+        (d.desired_replicas, d.reason.as_ref()),
+        (0, "ScalingDisabled")
+    );
     let d = hpa.decide(&state(1015, 8, 100));
-    assert_eq!((d.desired_replicas, d.reason.as_ref()), (5, "CurrentAboveMaxReplicas"));
+    assert_eq!(
+        (d.desired_replicas, d.reason.as_ref()),
+        (5, "CurrentAboveMaxReplicas")
+    );
 }
 
 #[test]
