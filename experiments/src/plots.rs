@@ -72,7 +72,11 @@ pub fn downsample_mean(points: &[(f64, f64)], max_points: usize) -> Vec<(f64, f6
     points
         .chunks(size)
         .filter_map(|chunk| {
-            let ys: Vec<f64> = chunk.iter().map(|p| p.1).filter(|y| y.is_finite()).collect();
+            let ys: Vec<f64> = chunk
+                .iter()
+                .map(|p| p.1)
+                .filter(|y| y.is_finite())
+                .collect();
             if ys.is_empty() {
                 return None;
             }
@@ -98,7 +102,10 @@ fn moving_average(ys: &[f64], w: usize) -> Vec<f64> {
 }
 
 /// The tick records of `seed`, per agent (name order), each sorted by time.
-fn ticks_by_agent(ticks: &[TickRecord], seed: u64) -> anyhow::Result<BTreeMap<&str, Vec<&TickRecord>>> {
+fn ticks_by_agent(
+    ticks: &[TickRecord],
+    seed: u64,
+) -> anyhow::Result<BTreeMap<&str, Vec<&TickRecord>>> {
     if ticks.is_empty() {
         bail!("no tick records to plot");
     }
@@ -130,22 +137,34 @@ fn value_range(xs: impl Iterator<Item = f64>, pad: f64, from_zero: bool) -> Rang
         lo = lo.min(0.0);
     }
     let span = if hi > lo { hi - lo } else { hi.abs().max(1.0) };
-    let lo = if from_zero && lo >= 0.0 { 0.0 } else { lo - pad * span };
+    let lo = if from_zero && lo >= 0.0 {
+        0.0
+    } else {
+        lo - pad * span
+    };
     lo..hi + pad * span
 }
 
-/// A readable axis tick label.
+/// A readable axis tick label: no decimals from 100 up, at most one below 100 and two below 1,
+/// trailing zeros trimmed.
 fn fmt_tick(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 {
-        "0".to_string()
-    } else if a >= 100.0 {
+    let s = if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 1.0 {
-        let s = format!("{v:.1}");
-        s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+        format!("{v:.1}")
     } else {
         format!("{v:.2}")
+    };
+    if s.contains('.') {
+        let t = s.trim_end_matches('0').trim_end_matches('.');
+        if t == "-0" {
+            "0".to_string()
+        } else {
+            t.to_string()
+        }
+    } else {
+        s
     }
 }
 
@@ -209,14 +228,19 @@ pub fn plot_load_and_replicas(
     );
     let (first_agent, first) = by_agent.iter().next().expect("non-empty");
     let arrivals = downsample_mean(
-        &first.iter().map(|t| (t.time_s / 3600.0, t.arrival_rps)).collect::<Vec<_>>(),
+        &first
+            .iter()
+            .map(|t| (t.time_s / 3600.0, t.arrival_rps))
+            .collect::<Vec<_>>(),
         MAX_POINTS_PER_LINE,
     );
     let replicas: Vec<(&str, Vec<(f64, f64)>)> = by_agent
         .iter()
         .map(|(name, ts)| {
-            let pts: Vec<(f64, f64)> =
-                ts.iter().map(|t| (t.time_s / 3600.0, t.ready_replicas as f64)).collect();
+            let pts: Vec<(f64, f64)> = ts
+                .iter()
+                .map(|t| (t.time_s / 3600.0, t.ready_replicas as f64))
+                .collect();
             (*name, downsample_mean(&pts, MAX_POINTS_PER_LINE))
         })
         .collect();
@@ -247,7 +271,10 @@ pub fn plot_load_and_replicas(
             .draw()
             .map_err(plot_err)?;
         chart
-            .draw_series(LineSeries::new(arrivals.iter().copied(), BLACK.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                arrivals.iter().copied(),
+                BLACK.stroke_width(2),
+            ))
             .map_err(plot_err)?;
 
         let max_rep = replicas
@@ -278,7 +305,9 @@ pub fn plot_load_and_replicas(
                 .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                });
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
@@ -355,7 +384,9 @@ pub fn plot_latency(
                 .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                });
         }
         let slo_style = BLACK.stroke_width(2);
         chart
@@ -399,15 +430,27 @@ pub fn plot_training_curve(path: impl AsRef<Path>, points: &[TrainingPoint]) -> 
             let avg = moving_average(&ys, window);
             let zip = |ys: &[f64]| -> Vec<(f64, f64)> {
                 downsample_mean(
-                    &xs.iter().copied().zip(ys.iter().copied()).collect::<Vec<_>>(),
+                    &xs.iter()
+                        .copied()
+                        .zip(ys.iter().copied())
+                        .collect::<Vec<_>>(),
                     MAX_POINTS_PER_LINE,
                 )
             };
-            Curve { name, raw: zip(&ys), avg: zip(&avg), window }
+            Curve {
+                name,
+                raw: zip(&ys),
+                avg: zip(&avg),
+                window,
+            }
         })
         .collect();
     let x_range = value_range(points.iter().map(|p| p.episode as f64), 0.0, false);
-    let y_range = value_range(curves.iter().flat_map(|c| c.raw.iter().map(|p| p.1)), 0.05, false);
+    let y_range = value_range(
+        curves.iter().flat_map(|c| c.raw.iter().map(|p| p.1)),
+        0.05,
+        false,
+    );
 
     render(path.as_ref(), HEIGHT, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -431,7 +474,10 @@ pub fn plot_training_curve(path: impl AsRef<Path>, points: &[TrainingPoint]) -> 
         for (i, c) in curves.iter().enumerate() {
             let col = color(i);
             chart
-                .draw_series(LineSeries::new(c.raw.iter().copied(), col.mix(0.3).stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    c.raw.iter().copied(),
+                    col.mix(0.3).stroke_width(1),
+                ))
                 .map_err(plot_err)?;
             chart
                 .draw_series(LineSeries::new(c.avg.iter().copied(), col.stroke_width(3)))
@@ -459,9 +505,11 @@ mod tests {
                 for i in 0..10_800u32 {
                     let t = i as f64;
                     let jitter = ((i.wrapping_mul(2_654_435_761) >> 16) % 100) as f64 / 100.0;
-                    let rps = 200.0 + 150.0 * (t / 3600.0 * std::f64::consts::PI).sin() + 20.0 * jitter;
+                    let rps =
+                        200.0 + 150.0 * (t / 3600.0 * std::f64::consts::PI).sin() + 20.0 * jitter;
                     let ready = (rps / 40.0).ceil() as u32 + a as u32;
-                    let p95 = 40.0 + 300.0 * jitter.powi(4) + if i % 1000 == 0 { 2_000.0 } else { 0.0 };
+                    let p95 =
+                        40.0 + 300.0 * jitter.powi(4) + if i % 1000 == 0 { 2_000.0 } else { 0.0 };
                     out.push(TickRecord {
                         agent: agent.to_string(),
                         seed,
@@ -475,7 +523,11 @@ mod tests {
                         pending_replicas: 0,
                         cpu_utilization: 0.6,
                         p50_latency_ms: 20.0,
-                        p95_latency_ms: if i == 5 { f64::INFINITY } else { p95 },
+                        p95_latency_ms: if i == 5 {
+                            f64::INFINITY
+                        } else {
+                            p95 * (1.0 - 0.4 * a as f64)
+                        },
                         p99_latency_ms: p95 * 1.5,
                         slo_violated: p95 > 200.0,
                     });
@@ -488,7 +540,12 @@ mod tests {
     fn assert_png(path: &Path) {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
-        assert!(bytes.len() > 10_000, "{} is only {} bytes", path.display(), bytes.len());
+        assert!(
+            bytes.len() > 10_000,
+            "{} is only {} bytes",
+            path.display(),
+            bytes.len()
+        );
     }
 
     #[test]
@@ -497,7 +554,12 @@ mod tests {
         let d = downsample_mean(&pts, 4); // buckets of 3: [0,1,2] [3,4,5] [6,7,8] [9]
         assert_eq!(d, vec![(1.0, 2.0), (4.0, 8.0), (7.0, 14.0), (9.0, 18.0)]);
         assert_eq!(downsample_mean(&pts, 100), pts);
-        let with_nan = [(0.0, 1.0), (1.0, f64::NAN), (2.0, f64::NAN), (3.0, f64::NAN)];
+        let with_nan = [
+            (0.0, 1.0),
+            (1.0, f64::NAN),
+            (2.0, f64::NAN),
+            (3.0, f64::NAN),
+        ];
         assert_eq!(downsample_mean(&with_nan, 2), vec![(0.5, 1.0)]);
         assert!(downsample_mean(&[], 10).is_empty());
         let long: Vec<(f64, f64)> = (0..36_000).map(|i| (i as f64, 1.0)).collect();
@@ -505,8 +567,23 @@ mod tests {
     }
 
     #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(fmt_tick(0.5), "0.5");
+        assert_eq!(fmt_tick(0.25), "0.25");
+        assert_eq!(fmt_tick(0.0), "0");
+        assert_eq!(fmt_tick(2.0), "2");
+        assert_eq!(fmt_tick(2.5), "2.5");
+        assert_eq!(fmt_tick(1000.0), "1000");
+        assert_eq!(fmt_tick(-150.0), "-150");
+        assert_eq!(fmt_tick(-0.001), "0");
+    }
+
+    #[test]
     fn moving_average_is_trailing() {
-        assert_eq!(moving_average(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+        assert_eq!(
+            moving_average(&[1.0, 3.0, 5.0, 7.0], 2),
+            vec![1.0, 2.0, 4.0, 6.0]
+        );
         assert_eq!(moving_average(&[1.0, 3.0], 1), vec![1.0, 3.0]);
     }
 

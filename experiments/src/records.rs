@@ -375,11 +375,8 @@ pub(crate) mod tests {
 
     /// A unique scratch directory under the system temp dir for one test.
     pub(crate) fn scratch_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "nimbusguard-test-{}-{}",
-            name,
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("nimbusguard-test-{}-{}", name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -436,7 +433,10 @@ pub(crate) mod tests {
     fn episodes_csv_round_trips_with_flat_header() {
         let dir = scratch_dir("episodes");
         let path = dir.join("episodes.csv");
-        let mut recs = vec![episode("hpa", "hpa", 1, 10.0), episode("q", "q-learning", 2, 8.5)];
+        let mut recs = vec![
+            episode("hpa", "hpa", 1, 10.0),
+            episode("q", "q-learning", 2, 8.5),
+        ];
         recs[1].metrics.p99_latency_ms = f64::NAN;
         write_episodes_csv(&path, &recs).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -476,8 +476,18 @@ pub(crate) mod tests {
         assert_eq!(read_timeseries_csv(&path).unwrap(), vec![tick]);
 
         let pts = vec![
-            TrainingPoint { agent: "q".into(), episode: 0, return_: -10.0, epsilon: 1.0 },
-            TrainingPoint { agent: "q".into(), episode: 1, return_: -8.0, epsilon: 0.995 },
+            TrainingPoint {
+                agent: "q".into(),
+                episode: 0,
+                return_: -10.0,
+                epsilon: 1.0,
+            },
+            TrainingPoint {
+                agent: "q".into(),
+                episode: 1,
+                return_: -8.0,
+                epsilon: 0.995,
+            },
         ];
         let path = dir.join("training.csv");
         write_training_csv(&path, &pts).unwrap();
@@ -491,7 +501,10 @@ pub(crate) mod tests {
         let dir = scratch_dir("empty");
         let path = dir.join("episodes.csv");
         write_episodes_csv(&path, &[]).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), EPISODE_COLUMNS.join(","));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            EPISODE_COLUMNS.join(",")
+        );
         assert!(read_episodes_csv(&path).unwrap().is_empty());
     }
 

@@ -189,14 +189,54 @@ struct Column {
 }
 
 const MAIN_COLUMNS: [Column; 8] = [
-    Column { metric: "pod_hours", header: "Pod-hours", scale: 1.0, points: false },
-    Column { metric: "cpu_core_hours", header: "CPU core-hours", scale: 1.0, points: false },
-    Column { metric: "slo_violation_pct", header: "SLO violation %", scale: 1.0, points: true },
-    Column { metric: "p95_latency_ms", header: "p95 latency ms", scale: 1.0, points: false },
-    Column { metric: "dropped_pct", header: "Dropped %", scale: 1.0, points: true },
-    Column { metric: "scaling_actions", header: "Scaling actions", scale: 1.0, points: false },
-    Column { metric: "cpu_utilization_mean", header: "CPU util %", scale: 100.0, points: false },
-    Column { metric: "return", header: "Return", scale: 1.0, points: false },
+    Column {
+        metric: "pod_hours",
+        header: "Pod-hours",
+        scale: 1.0,
+        points: false,
+    },
+    Column {
+        metric: "cpu_core_hours",
+        header: "CPU core-hours",
+        scale: 1.0,
+        points: false,
+    },
+    Column {
+        metric: "slo_violation_pct",
+        header: "SLO violation %",
+        scale: 1.0,
+        points: true,
+    },
+    Column {
+        metric: "p95_latency_ms",
+        header: "p95 latency ms",
+        scale: 1.0,
+        points: false,
+    },
+    Column {
+        metric: "dropped_pct",
+        header: "Dropped %",
+        scale: 1.0,
+        points: true,
+    },
+    Column {
+        metric: "scaling_actions",
+        header: "Scaling actions",
+        scale: 1.0,
+        points: false,
+    },
+    Column {
+        metric: "cpu_utilization_mean",
+        header: "CPU util %",
+        scale: 100.0,
+        points: false,
+    },
+    Column {
+        metric: "return",
+        header: "Return",
+        scale: 1.0,
+        points: false,
+    },
 ];
 
 const COMPARE_COLUMNS: [&str; 7] = [
@@ -210,12 +250,19 @@ const COMPARE_COLUMNS: [&str; 7] = [
 ];
 
 fn column(metric: &str) -> &'static Column {
-    MAIN_COLUMNS.iter().find(|c| c.metric == metric).expect("known column")
+    MAIN_COLUMNS
+        .iter()
+        .find(|c| c.metric == metric)
+        .expect("known column")
 }
 
 /// Decimals that show `hw` with two significant digits (or `mean` with three when `hw` is 0).
 fn decimals(mean: f64, hw: f64) -> usize {
-    let (r, digits) = if hw > 0.0 && hw.is_finite() { (hw, 1.0) } else { (mean.abs(), 2.0) };
+    let (r, digits) = if hw > 0.0 && hw.is_finite() {
+        (hw, 1.0)
+    } else {
+        (mean.abs(), 2.0)
+    };
     if r == 0.0 || !r.is_finite() {
         return 1;
     }
@@ -253,14 +300,24 @@ struct PointDiff {
 /// The difference of means in the metric's own unit: from the comparison's relative change and
 /// the baseline's mean when possible (same pairing as the test), otherwise the difference of the
 /// two agents' means (no CI).
-fn point_diff(c: &Comparison, agent: Option<&Summary>, base: Option<&Summary>) -> Option<PointDiff> {
+fn point_diff(
+    c: &Comparison,
+    agent: Option<&Summary>,
+    base: Option<&Summary>,
+) -> Option<PointDiff> {
     let base_mean = base.filter(|b| b.n > 0)?.mean;
     if let (Some(r), Some(lo), Some(hi)) = (c.relative_change_pct, c.ci95_low, c.ci95_high) {
         let k = base_mean.abs() / 100.0;
-        return Some(PointDiff { diff: r * k, ci: Some((lo * k, hi * k)) });
+        return Some(PointDiff {
+            diff: r * k,
+            ci: Some((lo * k, hi * k)),
+        });
     }
     let a = agent.filter(|a| a.n > 0)?.mean;
-    Some(PointDiff { diff: a - base_mean, ci: None })
+    Some(PointDiff {
+        diff: a - base_mean,
+        ci: None,
+    })
 }
 
 /// A cell of the comparison table.
@@ -273,7 +330,10 @@ fn fmt_comparison_cell(
     let Some(c) = c else { return "n/a".to_string() };
     let body = if col.points {
         match point_diff(c, agent, base) {
-            Some(PointDiff { diff, ci: Some((lo, hi)) }) => {
+            Some(PointDiff {
+                diff,
+                ci: Some((lo, hi)),
+            }) => {
                 format!("{diff:+.2} pp [{lo:+.2}, {hi:+.2}]")
             }
             Some(PointDiff { diff, ci: None }) => format!("{diff:+.2} pp"),
@@ -303,10 +363,10 @@ fn significant_better(c: &Comparison, diff: f64, lower_better: bool) -> Option<b
 }
 
 /// The one-line verdict for `agent` against `baseline` (pod-hours and SLO violation time).
-fn verdict(
+fn verdict<'a>(
     agent: &str,
     baseline: &str,
-    lookup: &dyn Fn(&str) -> Option<&Comparison>,
+    lookup: &dyn Fn(&str) -> Option<&'a Comparison>,
     summaries: &dyn Fn(&str, &str) -> Option<Summary>,
 ) -> String {
     let mut line = format!("**{agent}** ");
@@ -314,7 +374,11 @@ fn verdict(
     match lookup("pod_hours") {
         Some(c) => match (c.relative_change_pct, c.ci95_low, c.ci95_high) {
             (Some(r), Some(lo), Some(hi)) => {
-                let (word, a, b) = if r < 0.0 { ("fewer", -hi, -lo) } else { ("more", lo, hi) };
+                let (word, a, b) = if r < 0.0 {
+                    ("fewer", -hi, -lo)
+                } else {
+                    ("more", lo, hi)
+                };
                 let _ = write!(
                     line,
                     "uses {:.1}% [{a:.1}, {b:.1}] {word} pod-hours than {baseline} ({})",
@@ -344,7 +408,11 @@ fn verdict(
                 let _ = write!(line, " with the same SLO violation time ({p})");
             } else {
                 let word = if diff > 0.0 { "more" } else { "less" };
-                let _ = write!(line, " with {:.2} pp {word} SLO violation time ({p})", diff.abs());
+                let _ = write!(
+                    line,
+                    " with {:.2} pp {word} SLO violation time ({p})",
+                    diff.abs()
+                );
             }
             slo = Some(significant_better(c, diff, true));
         }
@@ -429,7 +497,10 @@ pub fn render_markdown(s: &SummaryJson, extra_notes: &[String]) -> String {
                 .find(|c| c.agent == agent && c.metric == metric && c.test == test)
         };
         let summary = |agent: &str, metric: &str| {
-            s.agents.get(agent).and_then(|a| a.metrics.get(metric)).copied()
+            s.agents
+                .get(agent)
+                .and_then(|a| a.metrics.get(metric))
+                .copied()
         };
         let _ = writeln!(out, "\n## vs {baseline}\n");
         let _ = writeln!(
@@ -499,8 +570,8 @@ pub fn write_summary(dir: impl AsRef<Path>, s: &SummaryJson, md: &str) -> anyhow
 /// Reads a `summary.json` written by [`write_summary`].
 pub fn read_summary(path: impl AsRef<Path>) -> anyhow::Result<SummaryJson> {
     let path = path.as_ref();
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("while reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("while parsing {}", path.display()))
 }
 
@@ -543,7 +614,10 @@ mod tests {
         assert_eq!(s.agents["static"].metrics["pod_hours"].n, 2);
         // Two non-baseline agents x nine metrics, paired t only.
         assert_eq!(s.comparisons.len(), 18);
-        assert!(s.comparisons.iter().all(|c| c.baseline == "hpa" && c.test == PairedTest::PairedT));
+        assert!(s
+            .comparisons
+            .iter()
+            .all(|c| c.baseline == "hpa" && c.test == PairedTest::PairedT));
         assert_eq!(s.comparisons[0].agent, "q-learning");
         assert_eq!(s.comparisons[0].metric, "pod_hours");
         // q vs hpa pod-hours: d = [-2, -1.5, -2, -1.5], mean -1.75 over mean(y) 11.5.
@@ -576,7 +650,15 @@ mod tests {
     fn summary_json_has_the_contract_fields() {
         let s = summarize("exp", "scaling-v0", "t.csv", &records(), "hpa");
         let v = serde_json::to_value(&s).unwrap();
-        for key in ["schema", "experiment", "env_id", "trace", "seeds", "agents", "comparisons"] {
+        for key in [
+            "schema",
+            "experiment",
+            "env_id",
+            "trace",
+            "seeds",
+            "agents",
+            "comparisons",
+        ] {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert_eq!(v["schema"], "nimbusguard.summary/v1");
@@ -604,7 +686,13 @@ mod tests {
 
     #[test]
     fn markdown_shows_tables_verdicts_and_notes() {
-        let s = summarize("quickstart", "scaling-v0", "datasets/t.csv", &records(), "hpa");
+        let s = summarize(
+            "quickstart",
+            "scaling-v0",
+            "datasets/t.csv",
+            &records(),
+            "hpa",
+        );
         let md = render_markdown(&s, &["trained for 200 episodes".to_string()]);
         println!("{md}");
         assert!(md.starts_with("# quickstart\n"));
@@ -613,7 +701,9 @@ mod tests {
         // hpa pod-hours [10, 11, 12, 13]: mean 11.5, sd 1.290994, hw = 2.054260.
         assert!(md.contains("| hpa (baseline) | hpa | 11.5 ± 2.1 |"), "{md}");
         // Baseline row comes first.
-        assert!(md.find("| hpa (baseline)").unwrap() < md.find("| q-learning | q-learning").unwrap());
+        assert!(
+            md.find("| hpa (baseline)").unwrap() < md.find("| q-learning | q-learning").unwrap()
+        );
         // CPU utilization 0.62 is shown in percent, zero-width CI.
         assert!(md.contains("| 62.0 ± 0.0 |"));
         assert!(md.contains("## vs hpa"));
@@ -630,7 +720,10 @@ mod tests {
         ));
         // static: two seeds, +90.5% pod-hours, constant SLO violation differences of 0.
         assert!(md.contains("- **static** uses 90.5% ["), "{md}");
-        assert!(md.contains("with the same SLO violation time (p=1.000)"), "{md}");
+        assert!(
+            md.contains("with the same SLO violation time (p=1.000)"),
+            "{md}"
+        );
         assert!(md.contains("## Notes\n\n- trained for 200 episodes\n"));
     }
 
@@ -658,7 +751,10 @@ mod tests {
         assert!(!md.contains("## vs"));
 
         let empty = EpisodeRecord {
-            metrics: EpisodeMetrics { pod_hours: f64::NAN, ..Default::default() },
+            metrics: EpisodeMetrics {
+                pod_hours: f64::NAN,
+                ..Default::default()
+            },
             ..episode("x", "static", 1, 0.0)
         };
         let s = summarize("e", "scaling-v0", "t.csv", &[empty], "x");
@@ -673,6 +769,24 @@ mod tests {
         write_summary(&dir, &s, &md).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("summary.md")).unwrap(), md);
         let back = read_summary(dir.join("summary.json")).unwrap();
-        assert_eq!(back, s);
+        // serde_json parses floats to within an ulp or so, not always bit-exactly.
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
+        assert_eq!((back.seeds, back.schema.as_str()), (4, SUMMARY_SCHEMA));
+        assert_eq!(
+            back.agents.keys().collect::<Vec<_>>(),
+            s.agents.keys().collect::<Vec<_>>()
+        );
+        for (name, a) in &s.agents {
+            for (m, x) in &a.metrics {
+                let y = back.agents[name].metrics[m];
+                assert!(close(x.mean, y.mean) && close(x.ci95_high, y.ci95_high) && x.n == y.n);
+            }
+        }
+        assert_eq!(back.comparisons.len(), s.comparisons.len());
+        for (x, y) in s.comparisons.iter().zip(&back.comparisons) {
+            assert_eq!((&x.agent, &x.metric, x.test), (&y.agent, &y.metric, y.test));
+            assert!(close(x.p_value.unwrap(), y.p_value.unwrap()));
+            assert!(close(x.ci95_low.unwrap(), y.ci95_low.unwrap()));
+        }
     }
 }

@@ -114,7 +114,13 @@ impl Summary {
         let m = mean(&xs);
         let std = sample_std(&xs, m);
         let hw = ci95_half_width(std, n);
-        Summary { mean: m, std, ci95_low: m - hw, ci95_high: m + hw, n }
+        Summary {
+            mean: m,
+            std,
+            ci95_low: m - hw,
+            ci95_high: m + hw,
+            n,
+        }
     }
 
     /// Half-width of the 95% confidence interval, `(ci95_high - ci95_low) / 2`.
@@ -193,7 +199,11 @@ pub const WILCOXON_EXACT_MAX_N: usize = 50;
 /// approximation with tie correction and a continuity correction of 1/2. Returns `Some(1.0)` when
 /// no difference is non-zero; never `None`.
 pub fn wilcoxon_signed_rank_p_value(d: &[f64]) -> Option<f64> {
-    let mut nz: Vec<f64> = d.iter().copied().filter(|x| !x.is_nan() && *x != 0.0).collect();
+    let mut nz: Vec<f64> = d
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan() && *x != 0.0)
+        .collect();
     let n = nz.len();
     if n == 0 {
         return Some(1.0);
@@ -362,9 +372,15 @@ mod tests {
     #[test]
     fn summary_edge_cases() {
         let one = Summary::from_samples(&[7.0]);
-        assert_eq!((one.mean, one.std, one.ci95_low, one.ci95_high, one.n), (7.0, 0.0, 7.0, 7.0, 1));
+        assert_eq!(
+            (one.mean, one.std, one.ci95_low, one.ci95_high, one.n),
+            (7.0, 0.0, 7.0, 7.0, 1)
+        );
         let eq = Summary::from_samples(&[3.0, 3.0, 3.0]);
-        assert_eq!((eq.std, eq.ci95_low, eq.ci95_high, eq.n), (0.0, 3.0, 3.0, 3));
+        assert_eq!(
+            (eq.std, eq.ci95_low, eq.ci95_high, eq.n),
+            (0.0, 3.0, 3.0, 3)
+        );
         let nan = Summary::from_samples(&[f64::NAN, 2.0, f64::NAN, 4.0]);
         assert_eq!(nan.n, 2);
         assert!(close(nan.mean, 3.0, 1e-12));
@@ -377,7 +393,10 @@ mod tests {
     fn summary_json_uses_null_for_nan_and_reads_it_back() {
         let none = Summary::from_samples(&[]);
         let json = serde_json::to_string(&none).unwrap();
-        assert_eq!(json, r#"{"mean":null,"std":null,"ci95_low":null,"ci95_high":null,"n":0}"#);
+        assert_eq!(
+            json,
+            r#"{"mean":null,"std":null,"ci95_low":null,"ci95_high":null,"n":0}"#
+        );
         let back: Summary = serde_json::from_str(&json).unwrap();
         assert!(back.mean.is_nan() && back.n == 0);
         let s = Summary::from_samples(&[1.0, 2.0]);
@@ -426,7 +445,10 @@ mod tests {
         // Baseline mean 0: relative change undefined (null), p-value still defined.
         let zero = [(1.0, 0.0), (2.0, 0.0), (4.0, 0.0)];
         let c = Comparison::paired("a", "b", "slo_violation_pct", &zero, PairedTest::PairedT);
-        assert_eq!((c.relative_change_pct, c.ci95_low, c.ci95_high), (None, None, None));
+        assert_eq!(
+            (c.relative_change_pct, c.ci95_low, c.ci95_high),
+            (None, None, None)
+        );
         assert!(c.p_value.unwrap() < 0.2);
         let json = serde_json::to_value(&c).unwrap();
         assert!(json["relative_change_pct"].is_null());
@@ -437,7 +459,13 @@ mod tests {
         assert!(close(c.relative_change_pct.unwrap(), 100.0, 1e-12));
         assert_eq!(c.ci95_low, c.relative_change_pct);
         // NaN pairs are skipped.
-        let with_nan = [(1.0, 0.0), (f64::NAN, 1.0), (2.0, 1.0), (3.0, 1.0), (4.0, 2.0)];
+        let with_nan = [
+            (1.0, 0.0),
+            (f64::NAN, 1.0),
+            (2.0, 1.0),
+            (3.0, 1.0),
+            (4.0, 2.0),
+        ];
         let a = Comparison::paired("a", "b", "m", &with_nan, PairedTest::PairedT);
         let b = Comparison::paired(
             "a",
@@ -494,8 +522,14 @@ mod tests {
 
     #[test]
     fn paired_test_names() {
-        assert_eq!(serde_json::to_value(PairedTest::Wilcoxon).unwrap(), "wilcoxon");
-        assert_eq!(serde_json::to_value(PairedTest::PairedT).unwrap(), "paired-t");
+        assert_eq!(
+            serde_json::to_value(PairedTest::Wilcoxon).unwrap(),
+            "wilcoxon"
+        );
+        assert_eq!(
+            serde_json::to_value(PairedTest::PairedT).unwrap(),
+            "paired-t"
+        );
         assert_eq!(PairedTest::PairedT.as_str(), "paired-t");
         let w = Comparison::paired(
             "a",

@@ -47,7 +47,6 @@
 //! `peak_rps`, i.e. `rate(t) = peak_rps * p(t) / max p`. Request-rate traces are scaled the
 //! same way, so both kinds keep their shape and differ only in how they were measured.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result, SimTime};
@@ -148,14 +147,18 @@ impl Trace {
     ///   greater than the previous one, or a line is not valid UTF-8.
     /// * [`Error::EmptyWindow`] if the file is empty or holds only the header.
     pub fn load(path: &Path) -> Result<Trace> {
-        let file = File::open(path).map_err(|source| Error::TraceIo {
+        // Traces are small (every dataset is under 5 MiB); reading the whole file lets line
+        // numbers be computed from byte offsets, which stay right across blank lines (the csv
+        // crate's own line count skips those).
+        let bytes = std::fs::read(path).map_err(|source| Error::TraceIo {
             path: path.to_path_buf(),
             source,
         })?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(std::io::BufReader::new(file));
+            .from_reader(bytes.as_slice());
+        let mut lines = LineCounter::new(&bytes);
         let format_err = |line: usize, message: String| Error::TraceFormat {
             path: path.to_path_buf(),
             line,
@@ -163,34 +166,30 @@ impl Trace {
         };
 
         let mut record = csv::StringRecord::new();
-        let mut last_line = 0usize;
-        let mut next =
-            |record: &mut csv::StringRecord, last_line: usize| -> Result<Option<usize>> {
-                match reader.read_record(record) {
-                    Ok(false) => Ok(None),
-                    Ok(true) => Ok(Some(record.position().map_or(last_line + 1, |p| {
-                        usize::try_from(p.line()).unwrap_or(usize::MAX)
-                    }))),
-                    Err(err) => {
-                        let line = err.position().map_or(last_line + 1, |p| {
-                            usize::try_from(p.line()).unwrap_or(usize::MAX)
-                        });
-                        match err.into_kind() {
-                            csv::ErrorKind::Io(source) => Err(Error::TraceIo {
-                                path: path.to_path_buf(),
-                                source,
-                            }),
-                            csv::ErrorKind::Utf8 { .. } => {
-                                Err(format_err(line, "line is not valid UTF-8".to_string()))
-                            }
-                            other => Err(format_err(line, format!("malformed CSV: {other:?}"))),
+        let mut next = |record: &mut csv::StringRecord| -> Result<Option<usize>> {
+            match reader.read_record(record) {
+                Ok(false) => Ok(None),
+                Ok(true) => Ok(Some(
+                    lines.line_at(record.position().map(csv::Position::byte)),
+                )),
+                Err(err) => {
+                    let line = lines.line_at(err.position().map(csv::Position::byte));
+                    match err.into_kind() {
+                        csv::ErrorKind::Io(source) => Err(Error::TraceIo {
+                            path: path.to_path_buf(),
+                            source,
+                        }),
+                        csv::ErrorKind::Utf8 { .. } => {
+                            Err(format_err(line, "line is not valid UTF-8".to_string()))
                         }
+                        other => Err(format_err(line, format!("malformed CSV: {other:?}"))),
                     }
                 }
-            };
+            }
+        };
 
         // Header.
-        let Some(line) = next(&mut record, last_line)? else {
+        let Some(line) = next(&mut record)? else {
             return Err(Error::EmptyWindow {
                 path: path.to_path_buf(),
                 message: format!(
@@ -198,7 +197,6 @@ impl Trace {
                 ),
             });
         };
-        last_line = line;
         let fields: Vec<&str> = record.iter().collect();
         let first = fields.first().map(|f| f.trim_start_matches('\u{feff}'));
         if fields.len() != 2 || first != Some("timestamp_s") || fields[1] != "value" {
@@ -215,8 +213,7 @@ impl Trace {
         // Rows.
         let mut timestamps_s = Vec::new();
         let mut values = Vec::new();
-        while let Some(line) = next(&mut record, last_line)? {
-            last_line = line;
+        while let Some(line) = next(&mut record)? {
             if record.len() != 2 {
                 return Err(format_err(
                     line,
@@ -468,6 +465,56 @@ impl Trace {
             }
         }
         Ok(())
+    }
+}
+
+/// Maps byte offsets of CSV records to 1-based line numbers, counting `\n`, `\r\n` and a lone
+/// `\r` as line ends (as the csv crate does). Offsets must be queried in increasing order.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter {
+            bytes,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record that starts at or after `byte` (blank lines before it are
+    /// skipped); without an offset, the line after the last one returned.
+    fn line_at(&mut self, byte: Option<u64>) -> usize {
+        let Some(byte) = byte else {
+            self.skip_line_ends();
+            return self.line;
+        };
+        let target = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while self.pos < target {
+            self.step();
+        }
+        self.skip_line_ends();
+        self.line
+    }
+
+    fn skip_line_ends(&mut self) {
+        while matches!(self.bytes.get(self.pos), Some(b'\r' | b'\n')) {
+            self.step();
+        }
+    }
+
+    fn step(&mut self) {
+        match self.bytes[self.pos] {
+            b'\n' => self.line += 1,
+            b'\r' if self.bytes.get(self.pos + 1) != Some(&b'\n') => self.line += 1,
+            _ => {}
+        }
+        self.pos += 1;
     }
 }
 

@@ -527,3 +527,10 @@ proptest! {
         prop_assert!((got - want).abs() <= 1e-6 * want, "got {}, want {}", got, want);
     }
 }
+
+#[test]
+fn invalid_utf8_and_blank_lines_keep_line_numbers() {
+    assert!(format_error("not_utf8.csv", 3).contains("UTF-8"));
+    // Blank lines are skipped but still counted.
+    assert!(format_error("blank_line.csv", 4).contains("abc"));
+}

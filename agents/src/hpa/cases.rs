@@ -9,8 +9,8 @@
 //!
 //! | level | Go function | module |
 //! | --- | --- | --- |
-//! | `replica_calculator` | `ReplicaCalculator.Get*Replicas` | [`cluster`] |
-//! | `controller_reconcile` | `reconcileAutoscaler` (first reconcile) | [`cluster`] |
+//! | `replica_calculator` | `ReplicaCalculator.Get*Replicas` | `cases/cluster.rs` |
+//! | `controller_reconcile` | `reconcileAutoscaler` (first reconcile) | `cases/cluster.rs` |
 //! | `pod_classification` | `groupPods` | here |
 //! | `behavior_rate_limit` | `convertDesiredReplicasWithBehaviorRate`, `calculateScale*Limit*` | here |
 //! | `behavior_stabilization` | `stabilizeRecommendationWithBehaviors` | here |

@@ -90,10 +90,10 @@ pub enum HpaError {
         /// The first failure.
         first: Box<HpaError>,
     },
-    /// A configuration value is out of range ([`Hpa::new`]).
+    /// A configuration value is out of range ([`crate::hpa::Hpa::new`]).
     #[error("invalid HPA configuration: {0}")]
     InvalidConfig(String),
-    /// A reference case could not be read ([`cases`]); the message names the field.
+    /// A reference case could not be read ([`crate::hpa::cases`]); the message names the field.
     #[error("invalid case input: {0}")]
     CaseInput(String),
 }
