@@ -96,9 +96,21 @@ pub struct PolicyAutoscaler<P: Policy> {
 
 impl<P: Policy> PolicyAutoscaler<P> {
     /// Wraps `policy`, reporting itself as `name` (e.g. `q-learning`).
-    pub fn new(policy: P, encoder: ObsEncoder, actions: ActionMap, name: impl Into<String>) -> Self {
+    pub fn new(
+        policy: P,
+        encoder: ObsEncoder,
+        actions: ActionMap,
+        name: impl Into<String>,
+    ) -> Self {
         let obs = Vec::with_capacity(encoder.dim());
-        Self { policy, encoder, actions, name: name.into(), prev_rate: f64::NAN, obs }
+        Self {
+            policy,
+            encoder,
+            actions,
+            name: name.into(),
+            prev_rate: f64::NAN,
+            obs,
+        }
     }
 
     /// The wrapped policy.
@@ -138,7 +150,11 @@ impl<P: Policy> Autoscaler for PolicyAutoscaler<P> {
     }
 
     fn decide(&mut self, state: &ClusterState) -> ScaleDecision {
-        let prev = if self.prev_rate.is_nan() { state.request_rate_per_s } else { self.prev_rate };
+        let prev = if self.prev_rate.is_nan() {
+            state.request_rate_per_s
+        } else {
+            self.prev_rate
+        };
         self.encoder.encode_into(state, prev, &mut self.obs);
         self.prev_rate = state.request_rate_per_s;
         let a = self.policy.act(&self.obs);
@@ -174,16 +190,26 @@ mod tests {
     }
 
     fn encoder(trend: bool) -> ObsEncoder {
-        ObsEncoder { rate_scale_rps: 100.0, max_replicas: 50, trend_feature: trend }
+        ObsEncoder {
+            rate_scale_rps: 100.0,
+            max_replicas: 50,
+            trend_feature: trend,
+        }
     }
 
     #[test]
     fn maps_actions_relative_to_desired_replicas() {
         let actions = ActionMap { max_step: 10 };
-        let state = ClusterState { desired_replicas: 5, ..Default::default() };
+        let state = ClusterState {
+            desired_replicas: 5,
+            ..Default::default()
+        };
         // Action 13 = +3 pods: 5 -> 8.
         let mut up = PolicyAutoscaler::new(
-            Fixed { action: 13, seen: vec![] },
+            Fixed {
+                action: 13,
+                seen: vec![],
+            },
             encoder(false),
             actions,
             "fixed",
@@ -191,11 +217,28 @@ mod tests {
         assert_eq!(up.name(), "fixed");
         assert_eq!(up.decide(&state), ScaleDecision::new(8, "PolicyScaleUp"));
         // Action 0 = -10 pods: 5 -> 0 (not clamped here; the ScaleGuard clamps).
-        let mut down =
-            PolicyAutoscaler::new(Fixed { action: 0, seen: vec![] }, encoder(false), actions, "d");
-        assert_eq!(down.decide(&state), ScaleDecision::new(0, "PolicyScaleDown"));
-        let mut hold =
-            PolicyAutoscaler::new(Fixed { action: 10, seen: vec![] }, encoder(false), actions, "h");
+        let mut down = PolicyAutoscaler::new(
+            Fixed {
+                action: 0,
+                seen: vec![],
+            },
+            encoder(false),
+            actions,
+            "d",
+        );
+        assert_eq!(
+            down.decide(&state),
+            ScaleDecision::new(0, "PolicyScaleDown")
+        );
+        let mut hold = PolicyAutoscaler::new(
+            Fixed {
+                action: 10,
+                seen: vec![],
+            },
+            encoder(false),
+            actions,
+            "h",
+        );
         assert_eq!(hold.decide(&state), ScaleDecision::new(5, "PolicyNoChange"));
     }
 
@@ -203,13 +246,24 @@ mod tests {
     fn encodes_with_the_shared_encoder_and_tracks_the_trend() {
         let enc = encoder(true);
         let mut a = PolicyAutoscaler::new(
-            Fixed { action: 10, seen: vec![] },
+            Fixed {
+                action: 10,
+                seen: vec![],
+            },
             enc.clone(),
             ActionMap::default(),
             "p",
         );
-        let s1 = ClusterState { desired_replicas: 10, request_rate_per_s: 50.0, ..Default::default() };
-        let s2 = ClusterState { desired_replicas: 10, request_rate_per_s: 70.0, ..Default::default() };
+        let s1 = ClusterState {
+            desired_replicas: 10,
+            request_rate_per_s: 50.0,
+            ..Default::default()
+        };
+        let s2 = ClusterState {
+            desired_replicas: 10,
+            request_rate_per_s: 70.0,
+            ..Default::default()
+        };
         a.decide(&s1);
         a.decide(&s2);
         // First call: previous rate = current rate -> trend (0/100 + 1)/2 = 0.5.
@@ -229,12 +283,18 @@ mod tests {
     #[test]
     fn boxed_autoscalers_are_autoscalers() {
         let mut boxed: Box<dyn Autoscaler> = Box::new(PolicyAutoscaler::new(
-            Fixed { action: 11, seen: vec![] },
+            Fixed {
+                action: 11,
+                seen: vec![],
+            },
             encoder(false),
             ActionMap::default(),
             "boxed",
         ));
-        let state = ClusterState { desired_replicas: 1, ..Default::default() };
+        let state = ClusterState {
+            desired_replicas: 1,
+            ..Default::default()
+        };
         assert_eq!(boxed.name(), "boxed");
         assert_eq!(boxed.decide(&state).desired_replicas, 2);
         boxed.reset();

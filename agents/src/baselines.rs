@@ -154,8 +154,10 @@ impl Autoscaler for ThresholdRule {
 
     fn decide(&mut self, state: &ClusterState) -> ScaleDecision {
         let r = state.desired_replicas;
-        let has_sample =
-            state.pods.iter().any(|p| p.ready && !p.deleting && p.cpu_usage_milli.is_some());
+        let has_sample = state
+            .pods
+            .iter()
+            .any(|p| p.ready && !p.deleting && p.cpu_usage_milli.is_some());
         if !has_sample {
             return ScaleDecision::new(r, "NoMetrics");
         }
@@ -194,7 +196,11 @@ mod tests {
     }
 
     fn state(desired: u32, pods: Vec<PodView>) -> ClusterState {
-        ClusterState { desired_replicas: desired, pods, ..Default::default() }
+        ClusterState {
+            desired_replicas: desired,
+            pods,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -214,16 +220,28 @@ mod tests {
         assert_eq!(rule.decide(&up), ScaleDecision::new(4, "ThresholdScaleUp"));
         // Exactly 0.8 is not above the threshold: (400 + 400) / 1000 = 0.8 -> hold.
         let edge = state(2, vec![pod(0, true, Some(400)), pod(1, true, Some(400))]);
-        assert_eq!(rule.decide(&edge), ScaleDecision::new(2, "WithinThresholds"));
+        assert_eq!(
+            rule.decide(&edge),
+            ScaleDecision::new(2, "WithinThresholds")
+        );
         // (100 + 150) / 1000 = 0.25 < 0.3 -> 2 - 1 = 1.
         let down = state(2, vec![pod(0, true, Some(100)), pod(1, true, Some(150))]);
-        assert_eq!(rule.decide(&down), ScaleDecision::new(1, "ThresholdScaleDown"));
+        assert_eq!(
+            rule.decide(&down),
+            ScaleDecision::new(1, "ThresholdScaleDown")
+        );
         // Never below 1: at 1 replica with 0.25 utilization it stays at 1.
         let floor = state(1, vec![pod(0, true, Some(125))]);
-        assert_eq!(rule.decide(&floor), ScaleDecision::new(1, "ThresholdScaleDown"));
+        assert_eq!(
+            rule.decide(&floor),
+            ScaleDecision::new(1, "ThresholdScaleDown")
+        );
         // The unready pod (usage 500) is not counted: 100 / 500 = 0.2 < 0.3 -> 3 - 1 = 2.
         let unready = state(3, vec![pod(0, true, Some(100)), pod(1, false, Some(500))]);
-        assert_eq!(rule.decide(&unready), ScaleDecision::new(2, "ThresholdScaleDown"));
+        assert_eq!(
+            rule.decide(&unready),
+            ScaleDecision::new(2, "ThresholdScaleDown")
+        );
         // No Ready pod with a sample: hold instead of reading utilization 0 as idle.
         let none = state(3, vec![pod(0, true, None), pod(1, false, Some(500))]);
         assert_eq!(rule.decide(&none), ScaleDecision::new(3, "NoMetrics"));
@@ -239,11 +257,23 @@ mod tests {
         };
         let mut rule = ThresholdRule::new(cfg).unwrap();
         // 650 / 500 = 1.3 > 1.2 -> 10 + 5 = 15.
-        assert_eq!(rule.decide(&state(10, vec![pod(0, true, Some(650))])).desired_replicas, 15);
+        assert_eq!(
+            rule.decide(&state(10, vec![pod(0, true, Some(650))]))
+                .desired_replicas,
+            15
+        );
         // 200 / 500 = 0.4 < 0.5 -> 10 - 3 = 7.
-        assert_eq!(rule.decide(&state(10, vec![pod(0, true, Some(200))])).desired_replicas, 7);
+        assert_eq!(
+            rule.decide(&state(10, vec![pod(0, true, Some(200))]))
+                .desired_replicas,
+            7
+        );
         // 2 - 3 saturates, then the floor of 1 applies.
-        assert_eq!(rule.decide(&state(2, vec![pod(0, true, Some(200))])).desired_replicas, 1);
+        assert_eq!(
+            rule.decide(&state(2, vec![pod(0, true, Some(200))]))
+                .desired_replicas,
+            1
+        );
     }
 
     #[test]
@@ -253,22 +283,46 @@ mod tests {
             f(&mut c);
             ThresholdRule::new(c).unwrap_err().field
         };
-        assert_eq!(bad(|c| c.scale_up_utilization = 0.0), "scale_up_utilization");
-        assert_eq!(bad(|c| c.scale_up_utilization = 5.5), "scale_up_utilization");
-        assert_eq!(bad(|c| c.scale_up_utilization = f64::NAN), "scale_up_utilization");
-        assert_eq!(bad(|c| c.scale_down_utilization = -0.1), "scale_down_utilization");
-        assert_eq!(bad(|c| c.scale_down_utilization = 0.8), "scale_up_utilization");
+        assert_eq!(
+            bad(|c| c.scale_up_utilization = 0.0),
+            "scale_up_utilization"
+        );
+        assert_eq!(
+            bad(|c| c.scale_up_utilization = 5.5),
+            "scale_up_utilization"
+        );
+        assert_eq!(
+            bad(|c| c.scale_up_utilization = f64::NAN),
+            "scale_up_utilization"
+        );
+        assert_eq!(
+            bad(|c| c.scale_down_utilization = -0.1),
+            "scale_down_utilization"
+        );
+        assert_eq!(
+            bad(|c| c.scale_down_utilization = 0.8),
+            "scale_up_utilization"
+        );
         assert_eq!(bad(|c| c.step_up = 0), "step_up");
         assert_eq!(bad(|c| c.step_down = 0), "step_down");
         // Upper bound is inclusive.
-        let c = ThresholdConfig { scale_up_utilization: 5.0, ..Default::default() };
+        let c = ThresholdConfig {
+            scale_up_utilization: 5.0,
+            ..Default::default()
+        };
         assert!(c.validate().is_ok());
     }
 
     #[test]
     fn config_is_data() {
         let c: ThresholdConfig = serde_json::from_str(r#"{"step_up": 3}"#).unwrap();
-        assert_eq!(c, ThresholdConfig { step_up: 3, ..Default::default() });
+        assert_eq!(
+            c,
+            ThresholdConfig {
+                step_up: 3,
+                ..Default::default()
+            }
+        );
         assert!(serde_json::from_str::<ThresholdConfig>(r#"{"stepup": 3}"#).is_err());
         let s: StaticReplicas = serde_json::from_str(r#"{"replicas": 4}"#).unwrap();
         assert_eq!(s, StaticReplicas::new(4));

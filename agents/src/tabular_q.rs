@@ -29,9 +29,14 @@
 //! 3. **Continuous observations are discretized** with uniform bins per feature (see
 //!    [`QLearning::state_index`]); the Q-table is dense, `f32`, initialised to 0. Updates are
 //!    computed in `f64` and stored as `f32`.
-//! 4. **Greedy ties go to the lowest action index**, so the greedy policy is deterministic. With
-//!    a zero-initialised table an unvisited state therefore picks action 0 (with the default
-//!    [`envs::ActionMap`], "scale down by `max_step`").
+//! 4. **Ties.** While training, the exploiting branch of epsilon-greedy breaks ties between
+//!    maximising actions uniformly at random from the agent's seeded stream (Sutton & Barto's
+//!    convention; still reproducible). Lowest-index tie-breaking there would turn every
+//!    unvisited state into "take action 0" and bias exploration towards scale-down (with the
+//!    default [`envs::ActionMap`], action 0 removes `max_step` pods), so far-up states are rarely
+//!    reached. The served policy ([`QLearning::greedy`], the [`Policy`] impl) breaks ties to the
+//!    lowest index, so it is a deterministic function of the table; a state never visited in
+//!    training (all values 0) therefore maps to action 0.
 //! 5. **Seeding.** The exploration stream is a [`ChaCha8Rng`] owned by the agent, seeded from the
 //!    run seed and the component name `agents.tabular_q.explore`. Episode `k` resets the env with
 //!    [`episode_seed`]`(seed, k)`: every episode is reproducible on its own, and runs with
@@ -181,7 +186,12 @@ impl Default for QLearningConfig {
 impl QLearningConfig {
     /// Bins per feature in observation order: CPU, memory, request rate, replicas.
     pub fn bins(&self) -> [usize; FEATURES] {
-        [self.cpu_bins, self.memory_bins, self.rate_bins, self.replica_bins]
+        [
+            self.cpu_bins,
+            self.memory_bins,
+            self.rate_bins,
+            self.replica_bins,
+        ]
     }
 
     /// Number of discrete states (product of the bins).
@@ -198,7 +208,10 @@ impl QLearningConfig {
     /// `(0, 1]`, `episodes == 0`, a bin count not in `1..=1024`.
     pub fn validate(&self) -> Result<(), QLearningError> {
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(invalid("learning_rate", format!("must be in (0, 1], got {}", self.learning_rate)));
+            return Err(invalid(
+                "learning_rate",
+                format!("must be in (0, 1], got {}", self.learning_rate),
+            ));
         }
         for (field, v) in [
             ("gamma", self.gamma),
@@ -219,7 +232,10 @@ impl QLearningConfig {
             ));
         }
         if !(self.epsilon_decay > 0.0 && self.epsilon_decay <= 1.0) {
-            return Err(invalid("epsilon_decay", format!("must be in (0, 1], got {}", self.epsilon_decay)));
+            return Err(invalid(
+                "epsilon_decay",
+                format!("must be in (0, 1], got {}", self.epsilon_decay),
+            ));
         }
         if self.episodes == 0 {
             return Err(invalid("episodes", "must be at least 1, got 0".into()));
@@ -231,7 +247,10 @@ impl QLearningConfig {
             ("replica_bins", self.replica_bins),
         ] {
             if !(1..=MAX_BINS).contains(&n) {
-                return Err(invalid(field, format!("must be in 1..={MAX_BINS}, got {n}")));
+                return Err(invalid(
+                    field,
+                    format!("must be in 1..={MAX_BINS}, got {n}"),
+                ));
             }
         }
         Ok(())
@@ -328,7 +347,9 @@ impl QLearning {
             return Err(invalid("n_actions", "must be at least 1, got 0".into()));
         }
         let n_states = config.n_states();
-        let entries = n_states.checked_mul(n_actions).filter(|&e| e <= MAX_TABLE_ENTRIES);
+        let entries = n_states
+            .checked_mul(n_actions)
+            .filter(|&e| e <= MAX_TABLE_ENTRIES);
         let Some(entries) = entries else {
             return Err(invalid(
                 "cpu_bins, memory_bins, rate_bins, replica_bins",
@@ -379,7 +400,11 @@ impl QLearning {
     /// # Panics
     /// If `state >= n_states`.
     pub fn q_values(&self, state: usize) -> &[f32] {
-        assert!(state < self.n_states, "state {state} out of range 0..{}", self.n_states);
+        assert!(
+            state < self.n_states,
+            "state {state} out of range 0..{}",
+            self.n_states
+        );
         &self.q[state * self.n_actions..(state + 1) * self.n_actions]
     }
 
@@ -436,13 +461,25 @@ impl QLearning {
     }
 
     /// Epsilon-greedy over `Q(state, .)` from the agent's stream: one uniform draw decides
-    /// whether to explore, a second picks the random action.
+    /// whether to explore; exploring, a second draw picks a uniformly random action; exploiting,
+    /// a second draw picks among the maximising actions only if there are several.
     fn epsilon_greedy_index(&mut self, state: usize) -> usize {
         if self.rng.random::<f64>() < self.epsilon {
-            self.rng.random_range(0..self.n_actions)
-        } else {
-            self.greedy_index(state)
+            return self.rng.random_range(0..self.n_actions);
         }
+        let best = self.greedy_index(state);
+        let row = &self.q[state * self.n_actions..(state + 1) * self.n_actions];
+        let ties = row.iter().filter(|&&v| v == row[best]).count();
+        if ties == 1 {
+            return best;
+        }
+        let k = self.rng.random_range(0..ties);
+        let max = row[best];
+        row.iter()
+            .enumerate()
+            .filter(|&(_, &v)| v == max)
+            .nth(k)
+            .map_or(best, |(a, _)| a)
     }
 
     /// The greedy action for `obs` (ties to the lowest index; deterministic).
@@ -453,8 +490,8 @@ impl QLearning {
         self.greedy_index(self.state_index(obs))
     }
 
-    /// An epsilon-greedy action for `obs` with the current epsilon (advances the exploration
-    /// stream).
+    /// An epsilon-greedy action for `obs` with the current epsilon, as used in training: ties
+    /// between maximising actions are broken at random (advances the exploration stream).
     ///
     /// # Panics
     /// If `obs` has fewer than 4 features.
@@ -468,8 +505,19 @@ impl QLearning {
     // -----------------------------------------------------------------------------------------
 
     /// One Q-learning update on state indices; returns the TD error `target - Q(s, a)`.
-    fn update_index(&mut self, s: usize, a: usize, reward: f64, s_next: usize, terminated: bool) -> f64 {
-        assert!(a < self.n_actions, "action {a} out of range 0..{}", self.n_actions);
+    fn update_index(
+        &mut self,
+        s: usize,
+        a: usize,
+        reward: f64,
+        s_next: usize,
+        terminated: bool,
+    ) -> f64 {
+        assert!(
+            a < self.n_actions,
+            "action {a} out of range 0..{}",
+            self.n_actions
+        );
         // Truncated transitions bootstrap; only a terminal state has no future value.
         let future = if terminated {
             0.0
@@ -529,11 +577,17 @@ impl QLearning {
     {
         let env_actions = env.action_space().n;
         if env_actions != self.n_actions {
-            return Err(QLearningError::ActionSpaceMismatch { table: self.n_actions, env: env_actions });
+            return Err(QLearningError::ActionSpaceMismatch {
+                table: self.n_actions,
+                env: env_actions,
+            });
         }
         let check_dim = |obs: &[f32]| {
             if obs.len() < FEATURES {
-                Err(QLearningError::ObservationDim { expected: FEATURES, got: obs.len() })
+                Err(QLearningError::ObservationDim {
+                    expected: FEATURES,
+                    got: obs.len(),
+                })
             } else {
                 Ok(())
             }
@@ -554,7 +608,11 @@ impl QLearning {
                 let a = self.epsilon_greedy_index(s);
                 let step = env.step(a);
                 if !step.reward.is_finite() {
-                    return Err(QLearningError::NonFiniteReward { episode, step: steps, reward: step.reward });
+                    return Err(QLearningError::NonFiniteReward {
+                        episode,
+                        step: steps,
+                        reward: step.reward,
+                    });
                 }
                 check_dim(&step.obs)?;
                 let s_next = self.state_index(&step.obs);
@@ -566,7 +624,12 @@ impl QLearning {
                 }
                 s = s_next;
             }
-            on_episode(EpisodeLog { episode, return_, steps, epsilon: self.epsilon });
+            on_episode(EpisodeLog {
+                episode,
+                return_,
+                steps,
+                epsilon: self.epsilon,
+            });
             returns.push(return_);
             episode_steps.push(steps);
             self.epsilon = (self.epsilon * self.config.epsilon_decay).max(self.config.epsilon_end);
@@ -619,7 +682,10 @@ impl QLearning {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let io = |source| QLearningError::Io { path: path.to_path_buf(), source };
+        let io = |source| QLearningError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         std::fs::write(&tmp, json).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
     }
@@ -633,12 +699,20 @@ impl QLearning {
     /// length disagree, or a value is not a finite `f32`. Never panics on a bad file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, QLearningError> {
         let path = path.as_ref();
-        let bad = |message: String| QLearningError::Format { path: path.to_path_buf(), message };
-        let bytes = std::fs::read(path)
-            .map_err(|source| QLearningError::Io { path: path.to_path_buf(), source })?;
+        let bad = |message: String| QLearningError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|source| QLearningError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let saved: SavedTable = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if saved.format != FORMAT {
-            return Err(bad(format!("format is {:?}, expected {FORMAT:?}", saved.format)));
+            return Err(bad(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                saved.format
+            )));
         }
         if saved.version != FORMAT_VERSION {
             return Err(bad(format!(
@@ -798,7 +872,12 @@ mod tests {
 
     impl TwoStep {
         fn new(terminal: bool) -> Self {
-            Self { terminal, t: 2, space: BoxSpace::new(vec![0.0; 4], vec![1.0; 4]), actions: Discrete::new(1) }
+            Self {
+                terminal,
+                t: 2,
+                space: BoxSpace::new(vec![0.0; 4], vec![1.0; 4]),
+                actions: Discrete::new(1),
+            }
         }
     }
 
@@ -844,7 +923,9 @@ mod tests {
             let mut agent = small(1.0, 0.5, 2, 1);
             agent.config.episodes = 2;
             let mut logs = Vec::new();
-            let report = agent.train(&mut TwoStep::new(terminal), 7, |l| logs.push(l)).unwrap();
+            let report = agent
+                .train(&mut TwoStep::new(terminal), 7, |l| logs.push(l))
+                .unwrap();
             assert_eq!(agent.table(), &[0.5, q_s1]);
             assert_eq!(report.returns, vec![1.0, 1.0]);
             assert_eq!(report.total_steps(), 4);
@@ -861,7 +942,9 @@ mod tests {
         agent.config.epsilon_decay = 0.5;
         agent.config.epsilon_end = 0.1;
         let mut eps = Vec::new();
-        let report = agent.train(&mut TwoStep::new(true), 0, |l| eps.push(l.epsilon)).unwrap();
+        let report = agent
+            .train(&mut TwoStep::new(true), 0, |l| eps.push(l.epsilon))
+            .unwrap();
         // 0.5, 0.25, 0.125, then floored at 0.1.
         assert_eq!(eps, vec![0.5, 0.25, 0.125, 0.1, 0.1]);
         assert_eq!(report.final_epsilon, 0.1);
@@ -898,9 +981,14 @@ mod tests {
         agent.q.copy_from_slice(&[-1.0, 3.0, 2.0, 3.0]);
         assert_eq!(agent.greedy(&obs), 1);
         assert_eq!(agent.act(&obs), 1);
-        // epsilon = 0: select_action is greedy.
+        // epsilon = 0: select_action exploits, breaking the tie between actions 1 and 3 at
+        // random (seeded); it never picks a non-maximising action.
         agent.epsilon = 0.0;
-        assert_eq!(agent.select_action(&obs), 1);
+        let picks: Vec<usize> = (0..64).map(|_| agent.select_action(&obs)).collect();
+        assert!(picks.iter().all(|&a| a == 1 || a == 3));
+        assert!(picks.contains(&1) && picks.contains(&3));
+        agent.q.copy_from_slice(&[-1.0, 3.0, 2.0, 2.5]);
+        assert!((0..16).all(|_| agent.select_action(&obs) == 1));
     }
 
     #[test]
@@ -951,17 +1039,33 @@ mod tests {
         );
         assert!(matches!(
             QLearning::new(QLearningConfig::default(), 0),
-            Err(QLearningError::InvalidConfig { field: "n_actions", .. })
+            Err(QLearningError::InvalidConfig {
+                field: "n_actions",
+                ..
+            })
         ));
         // Boundaries are accepted.
-        let edge = QLearningConfig { learning_rate: 1.0, gamma: 0.0, epsilon_decay: 1.0, ..Default::default() };
+        let edge = QLearningConfig {
+            learning_rate: 1.0,
+            gamma: 0.0,
+            epsilon_decay: 1.0,
+            ..Default::default()
+        };
         assert!(edge.validate().is_ok());
     }
 
     #[test]
     fn config_is_data() {
-        let c: QLearningConfig = serde_json::from_str(r#"{"episodes": 50, "cpu_bins": 5}"#).unwrap();
-        assert_eq!(c, QLearningConfig { episodes: 50, cpu_bins: 5, ..Default::default() });
+        let c: QLearningConfig =
+            serde_json::from_str(r#"{"episodes": 50, "cpu_bins": 5}"#).unwrap();
+        assert_eq!(
+            c,
+            QLearningConfig {
+                episodes: 50,
+                cpu_bins: 5,
+                ..Default::default()
+            }
+        );
         assert!(serde_json::from_str::<QLearningConfig>(r#"{"epsilon": 0.1}"#).is_err());
     }
 
@@ -969,7 +1073,10 @@ mod tests {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        std::env::temp_dir().join(format!("nimbusguard-tabq-unit-{tag}-{}-{nanos}.json", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "nimbusguard-tabq-unit-{tag}-{}-{nanos}.json",
+            std::process::id()
+        ))
     }
 
     #[test]
@@ -993,7 +1100,8 @@ mod tests {
         let agent = small(0.1, 0.9, 2, 3);
         let path = temp_path("bad");
         agent.save(&path).unwrap();
-        let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let good: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let mut cases: Vec<(serde_json::Value, &str)> = Vec::new();
         let mut v = good.clone();
         v["version"] = 2.into();
@@ -1023,15 +1131,24 @@ mod tests {
             std::fs::write(&path, v.to_string()).unwrap();
             match QLearning::load(&path) {
                 Err(e @ QLearningError::Format { .. }) => {
-                    assert!(e.to_string().contains(needle), "{e} should mention {needle:?}");
+                    assert!(
+                        e.to_string().contains(needle),
+                        "{e} should mention {needle:?}"
+                    );
                 }
                 other => panic!("expected a Format error mentioning {needle:?}, got {other:?}"),
             }
         }
         std::fs::write(&path, "{ not json").unwrap();
-        assert!(matches!(QLearning::load(&path), Err(QLearningError::Format { .. })));
+        assert!(matches!(
+            QLearning::load(&path),
+            Err(QLearningError::Format { .. })
+        ));
         let _ = std::fs::remove_file(&path);
-        assert!(matches!(QLearning::load(&path), Err(QLearningError::Io { .. })));
+        assert!(matches!(
+            QLearning::load(&path),
+            Err(QLearningError::Io { .. })
+        ));
     }
 
     #[test]
@@ -1050,7 +1167,10 @@ mod tests {
                 self.0.reset(seed)
             }
             fn step(&mut self, a: usize) -> Step<Vec<f32>, ()> {
-                Step { reward: f64::NAN, ..self.0.step(a) }
+                Step {
+                    reward: f64::NAN,
+                    ..self.0.step(a)
+                }
             }
             fn observation_space(&self) -> &BoxSpace {
                 self.0.observation_space()
@@ -1061,7 +1181,14 @@ mod tests {
         }
         let mut agent = small(0.1, 0.9, 2, 1);
         let r = agent.train(&mut Nan(TwoStep::new(true)), 0, |_| {});
-        assert!(matches!(r, Err(QLearningError::NonFiniteReward { episode: 0, step: 0, .. })));
+        assert!(matches!(
+            r,
+            Err(QLearningError::NonFiniteReward {
+                episode: 0,
+                step: 0,
+                ..
+            })
+        ));
         assert!(agent.table().iter().all(|v| *v == 0.0));
         let mut wrong = small(0.1, 0.9, 2, 3);
         assert!(matches!(

@@ -51,7 +51,12 @@ impl MatchLoad {
 
     fn obs(&self) -> Vec<f32> {
         let l = LEVELS as f32;
-        vec![self.target as f32 / l, 0.5, self.target as f32 / l, self.replicas as f32 / l]
+        vec![
+            self.target as f32 / l,
+            0.5,
+            self.target as f32 / l,
+            self.replicas as f32 / l,
+        ]
     }
 }
 
@@ -76,7 +81,10 @@ impl Env for MatchLoad {
     }
 
     fn step(&mut self, action: usize) -> Step<Vec<f32>, ()> {
-        assert!(!self.done, "match-load-v0: step() after the episode ended; call reset() first");
+        assert!(
+            !self.done,
+            "match-load-v0: step() after the episode ended; call reset() first"
+        );
         self.replicas = self.map.target(action, self.replicas).min(LEVELS);
         let goal = self.replicas == self.target;
         self.done = goal;
@@ -102,14 +110,16 @@ fn env() -> TimeLimit<MatchLoad> {
     TimeLimit::new(MatchLoad::new(), MAX_STEPS)
 }
 
+/// 400 short episodes, about 1,500 env steps in all. One bin per level for the load (feature 0)
+/// and the replicas (feature 3), one bin for the unused features: 49 states x 3 actions.
 fn config() -> QLearningConfig {
     QLearningConfig {
         learning_rate: 0.5,
         gamma: 0.9,
         epsilon_start: 1.0,
         epsilon_end: 0.05,
-        epsilon_decay: 0.97,
-        episodes: 150,
+        epsilon_decay: 0.985,
+        episodes: 400,
         cpu_bins: LEVELS as usize + 1,
         memory_bins: 1,
         rate_bins: 1,
@@ -121,9 +131,14 @@ fn trained(seed: u64) -> (QLearning, Vec<f64>, usize) {
     let mut env = env();
     let mut agent = QLearning::new(config(), env.action_space().n).unwrap();
     let mut logged = Vec::new();
-    let report = agent.train(&mut env, seed, |log| logged.push(log.return_)).unwrap();
-    assert_eq!(report.returns, logged, "the callback sees every episode in order");
-    assert_eq!(report.returns.len(), 150);
+    let report = agent
+        .train(&mut env, seed, |log| logged.push(log.return_))
+        .unwrap();
+    assert_eq!(
+        report.returns, logged,
+        "the callback sees every episode in order"
+    );
+    assert_eq!(report.returns.len(), 400);
     assert_eq!(report.env_id, "match-load-v0");
     let total_steps = report.total_steps();
     (agent, report.returns, total_steps)
@@ -157,8 +172,10 @@ fn temp_dir() -> std::path::PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir()
-        .join(format!("nimbusguard-tabular-q-smoke-{}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "nimbusguard-tabular-q-smoke-{}-{nanos}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -171,7 +188,7 @@ fn toy_env_passes_check_env() {
 #[test]
 fn learns_saves_reloads_and_is_deterministic() {
     let (mut agent, returns, total_steps) = trained(42);
-    assert!(total_steps < 2_000, "a smoke test: {total_steps} steps");
+    assert!(total_steps < 3_000, "a smoke test: {total_steps} steps");
 
     // The greedy policy reaches the goal from every one of the 49 start states; from the 42
     // states where replicas and load differ (those the env passes through) by the shortest path,
@@ -191,10 +208,10 @@ fn learns_saves_reloads_and_is_deterministic() {
             i += 1;
         }
     }
-    eprintln!("steps {total_steps}, greedy steps to goal {steps:?}");
-    // Later episodes are better than the first ones (exploration decays, the policy improves).
+    // The share of episodes that reach the goal (return 1) grows as epsilon decays.
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
-    assert!(mean(&returns[100..]) > mean(&returns[..20]) - 1e-9);
+    let (early, late) = (mean(&returns[..50]), mean(&returns[350..]));
+    assert!(late > early && late > 0.9, "success rate {early} -> {late}");
 
     // Save, reload: identical greedy actions on every state, identical table.
     let dir = temp_dir();
@@ -214,9 +231,15 @@ fn learns_saves_reloads_and_is_deterministic() {
     let text = std::fs::read(&path).unwrap();
     let bad = dir.join("bad.json");
     std::fs::write(&bad, &text[..text.len() / 2]).unwrap();
-    assert!(matches!(QLearning::load(&bad), Err(QLearningError::Format { .. })));
+    assert!(matches!(
+        QLearning::load(&bad),
+        Err(QLearningError::Format { .. })
+    ));
     std::fs::write(&bad, [0xff, 0xfe, 0x00, 0x7b]).unwrap();
-    assert!(matches!(QLearning::load(&bad), Err(QLearningError::Format { .. })));
+    assert!(matches!(
+        QLearning::load(&bad),
+        Err(QLearningError::Format { .. })
+    ));
     let err = QLearning::load(dir.join("missing.json")).unwrap_err();
     assert!(matches!(err, QLearningError::Io { .. }), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -1,6 +1,31 @@
-//! placeholder
-pub mod records;
-pub mod stats;
-pub mod plots;
-pub mod report;
+//! `experiments`: the `nimbusguard` binary's library: experiment configs, the parallel
+//! runner, statistics across seeds, reports, plots, the HPA reference-case harness and the
+//! benchmark.
+//!
+//! Modules:
+//! - [`config`]: experiment configs (TOML, `deny_unknown_fields`), `--set` overrides.
+//! - [`runner`]: training on the training window, evaluation over seeds (rayon).
+//! - [`cmd_run`]: `nimbusguard run`, writing every output file.
+//! - [`records`]: rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
+//! - [`stats`]: means, 95% confidence intervals and paired tests (statrs).
+//! - [`report`]: `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
+//! - [`plots`]: PNG plots (plotters).
+//! - [`cmd_hpa`]: `nimbusguard hpa CASES.json`.
+//! - [`bench`]: `nimbusguard bench`.
+//!
+//! ```
+//! use experiments::config::apply_override;
+//! let mut doc: toml::Value = toml::from_str("[workload]\npeak_rps = 100.0").unwrap();
+//! apply_override(&mut doc, "workload.peak_rps=250.0").unwrap();
+//! assert_eq!(doc["workload"]["peak_rps"].as_float(), Some(250.0));
+//! ```
+
+pub mod bench;
 pub mod cmd_hpa;
+pub mod cmd_run;
+pub mod config;
+pub mod plots;
+pub mod records;
+pub mod report;
+pub mod runner;
+pub mod stats;

@@ -1,1 +1,81 @@
-fn main(){}
+//! `nimbusguard`: the NimbusGuard command line (DESIGN.md section 6).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "nimbusguard", version, about = "Research framework for Kubernetes autoscaling")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train what needs training, then evaluate every agent on every seed and write results.
+    Run {
+        /// Experiment config (TOML).
+        #[arg(default_value = experiments::config::DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Override a config field: `--set workload.peak_rps=300` (repeatable).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+        /// Output folder (default `results/<experiment>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads for the evaluation (0 = all cores). Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Run the HPA implementation on reference cases (one case or an array, JSON).
+    Hpa {
+        /// Cases file in the layout of shared/hpa/README.md.
+        cases: PathBuf,
+    },
+    /// Measure env steps per second and simulated seconds per wall second.
+    Bench {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to spend per throughput measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run {
+        config: PathBuf::from(experiments::config::DEFAULT_CONFIG),
+        set: Vec::new(),
+        out: None,
+        threads: 0,
+    });
+    let result = match command {
+        Command::Run { config, set, out, threads } => {
+            experiments::cmd_run::execute(&config, &set, out.as_deref(), threads).map(|dir| {
+                let md = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+                println!("{md}");
+                println!("Results written to {}", dir.display());
+            })
+        }
+        Command::Hpa { cases } => experiments::cmd_hpa::run(&cases),
+        Command::Bench { json, seconds } => experiments::bench::run(json, seconds),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

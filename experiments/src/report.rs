@@ -130,17 +130,20 @@ pub fn summarize_with_tests(
         .collect();
 
     // First record per seed, for pairing.
-    let by_seed = |recs: &[&EpisodeRecord]| -> BTreeMap<u64, EpisodeRecord> {
+    fn by_seed<'a>(recs: &[&'a EpisodeRecord]) -> BTreeMap<u64, &'a EpisodeRecord> {
         let mut m = BTreeMap::new();
         for r in recs {
-            if m.contains_key(&r.seed) {
-                tracing::warn!(agent = %r.agent, seed = r.seed, "duplicate episode record");
-            } else {
-                m.insert(r.seed, (*r).clone());
+            match m.entry(r.seed) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(*r);
+                }
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    tracing::warn!(agent = %r.agent, seed = r.seed, "duplicate episode record");
+                }
             }
         }
         m
-    };
+    }
     let mut comparisons = Vec::new();
     match by_agent.get(baseline) {
         None if by_agent.len() > 1 => {

@@ -486,7 +486,7 @@ impl<'a> LineCounter<'a> {
     }
 
     /// The line of the record that starts at or after `byte` (blank lines before it are
-    /// skipped); without an offset, the line after the last one returned.
+    /// skipped); without an offset (never seen in practice), the current line.
     fn line_at(&mut self, byte: Option<u64>) -> usize {
         let Some(byte) = byte else {
             self.skip_line_ends();

@@ -28,10 +28,11 @@ use super::behavior::{
     convert_desired_replicas_with_behavior_rate, convert_desired_replicas_with_rules,
     default_scale_down_rules, default_scale_up_rules, replicas_change_per_period,
     scale_down_limit_with_rules, scale_up_limit_with_rules, stabilize_recommendation,
-    stabilize_recommendation_with_behaviors, store_scale_event, EffectiveBehavior, RateArgs,
+    stabilize_recommendation_with_behaviors, store_scale_event, EffectiveBehavior, EffectiveRules,
+    RateArgs,
 };
 use super::grouping::{group_pods, PodGroup, ReadinessConfig};
-use super::{HpaError, PodMetricsInfo, PodSample, ZERO_TIME_MS};
+use super::{HpaError, PodMetricsInfo, PodSample, ScalingRules, ZERO_TIME_MS};
 
 /// Downscale stabilization window of the Go tests (and production), seconds.
 const DOWNSCALE_WINDOW_S: i32 = 300;
@@ -231,11 +232,11 @@ fn behavior_rate_limit(case: &Obj<'_>, inputs: &Obj<'_>) -> CaseResult<Map<Strin
             let cats = case.opt_arr("categories")?.into_iter().flatten();
             cats.clone().any(|c| c == "scale_down") && !cats.clone().any(|c| c == "scale_up")
         };
+        // The Go tests call the limit functions on the rules as built (no API defaults).
+        let r = as_given(parsed.as_ref());
         let limit = if down {
-            let r = default_scale_down_rules(parsed.as_ref(), DOWNSCALE_WINDOW_S);
             scale_down_limit_with_rules(current, &up_events, &down_events, &r, 0)
         } else {
-            let r = default_scale_up_rules(parsed.as_ref());
             scale_up_limit_with_rules(current, &up_events, &down_events, &r, 0)
         };
         return Ok(fields([("limit", json!(limit))]));
@@ -262,6 +263,17 @@ fn behavior_rate_limit(case: &Obj<'_>, inputs: &Obj<'_>) -> CaseResult<Map<Strin
         ("replicas", json!(replicas)),
         ("condition_reason", json!(reason)),
     ]))
+}
+
+/// Rules exactly as a Go test builds them (no API defaults): unset window 0, unset select
+/// policy `Max`, unset policies none.
+fn as_given(r: Option<&ScalingRules>) -> EffectiveRules {
+    EffectiveRules {
+        stabilization_window_s: r.and_then(|r| r.stabilization_window_s).unwrap_or(0),
+        select_policy: r.and_then(|r| r.select_policy).unwrap_or_default(),
+        policies: r.and_then(|r| r.policies.clone()).unwrap_or_default(),
+        tolerance: r.and_then(|r| r.tolerance),
+    }
 }
 
 /// A `recommendation_history` list.
@@ -334,16 +346,16 @@ fn legacy_clamp(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
 }
 
 /// `scale_event_bookkeeping` (`TestStoreScaleEvents`): sum the changes newer than the change
-/// window, then store a scale-up by `replica_change` (10 -> 10 + change) with the case's rules
-/// in both directions (none when `rules` is null).
+/// window, then store a scale-up by `replica_change` (10 -> 10 + change) with the case's rules,
+/// as given, in both directions (no behavior when `rules` is null).
 fn scale_event_bookkeeping(inputs: &Obj<'_>) -> CaseResult<Map<String, Value>> {
     let mut up = events(inputs.get("previous_events"), &inputs.at("previous_events"))?;
     let window_s = inputs.opt_i32("change_window_s")?.unwrap_or(60);
     let before = replicas_change_per_period(window_s, &up, 0);
     let parsed = rules(inputs.get("rules"), &inputs.at("rules"))?;
     let behavior = parsed.as_ref().map(|r| EffectiveBehavior {
-        scale_up: default_scale_up_rules(Some(r)),
-        scale_down: default_scale_down_rules(Some(r), DOWNSCALE_WINDOW_S),
+        scale_up: as_given(Some(r)),
+        scale_down: as_given(Some(r)),
     });
     let change = inputs.opt_i32("replica_change")?.unwrap_or(5);
     let mut down = Vec::new();

@@ -57,8 +57,10 @@ pub struct ReconcileOutcome {
 pub struct HorizontalController {
     config: ControllerConfig,
     calc: ReplicaCalculator,
-    /// `recommendations[key]`; `None` = this HPA was never seen.
-    recommendations: Option<Vec<Recommendation>>,
+    /// `recommendations[key]` (meaningful only when `seen`).
+    recommendations: Vec<Recommendation>,
+    /// The key has a (possibly empty) history: `recordInitialRecommendation` is done.
+    seen: bool,
     scale_up_events: Vec<ScaleEvent>,
     scale_down_events: Vec<ScaleEvent>,
 }
@@ -73,7 +75,8 @@ impl HorizontalController {
         HorizontalController {
             config,
             calc: ReplicaCalculator::new(readiness, config.variant),
-            recommendations: None,
+            recommendations: Vec::new(),
+            seen: false,
             scale_up_events: Vec::new(),
             scale_down_events: Vec::new(),
         }
@@ -87,23 +90,22 @@ impl HorizontalController {
     /// Forgets the HPA: history and events cleared, the next reconcile records an initial
     /// recommendation again (keeps the allocations).
     pub fn reset(&mut self) {
-        if let Some(h) = self.recommendations.as_mut() {
-            h.clear();
-        }
-        self.recommendations = None;
+        self.recommendations.clear();
+        self.seen = false;
         self.scale_up_events.clear();
         self.scale_down_events.clear();
     }
 
     /// Stored recommendations (`None` = never seen).
     pub fn recommendations(&self) -> Option<&[Recommendation]> {
-        self.recommendations.as_deref()
+        self.seen.then_some(self.recommendations.as_slice())
     }
 
     /// Replaces the stored recommendations (`None` = never seen: the next reconcile records
     /// the current size; `Some(empty)` = seen, nothing recorded).
     pub fn set_recommendations(&mut self, history: Option<Vec<Recommendation>>) {
-        self.recommendations = history;
+        self.seen = history.is_some();
+        self.recommendations = history.unwrap_or_default();
     }
 
     /// Stored scale-up and scale-down events.
@@ -141,11 +143,13 @@ impl HorizontalController {
         conditions.set(ConditionType::AbleToScale, true, "SucceededGetScale");
         let current = scale.spec_replicas;
         // recordInitialRecommendation: only the first time the HPA is seen.
-        if self.recommendations.is_none() {
-            self.recommendations = Some(vec![Recommendation {
+        if !self.seen {
+            self.seen = true;
+            self.recommendations.clear();
+            self.recommendations.push(Recommendation {
                 replicas: current,
                 timestamp_ms: now_ms,
-            }]);
+            });
         }
         let min_replicas = spec.min_replicas.unwrap_or(1);
         let mut outcome = ReconcileOutcome {
@@ -398,7 +402,7 @@ impl HorizontalController {
         now_ms: Millis,
         conditions: &mut Conditions,
     ) -> i32 {
-        let history = self.recommendations.get_or_insert_with(Vec::new);
+        let history = &mut self.recommendations;
         let window = self.config.downscale_stabilization_window_ms;
         let stabilized = stabilize_recommendation(history, proposal, now_ms, window);
         let reason = if stabilized != proposal {
@@ -431,7 +435,7 @@ impl HorizontalController {
         now_ms: Millis,
         conditions: &mut Conditions,
     ) -> i32 {
-        let history = self.recommendations.get_or_insert_with(Vec::new);
+        let history = &mut self.recommendations;
         let (stabilized, reason) = stabilize_recommendation_with_behaviors(
             history,
             current,

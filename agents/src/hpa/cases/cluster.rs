@@ -163,9 +163,12 @@ fn calculate(
         }
     };
     if let Some(avg) = target.average_value_milli {
-        return calc
-            .raw_resource_replicas(source, 0, current, avg, resource, container, tolerances)
-            .map(usage);
+        // The plain average is both the usage and the raw average of this target.
+        let p =
+            calc.raw_resource_replicas(source, 0, current, avg, resource, container, tolerances)?;
+        let mut out = usage(p);
+        out.insert("raw_average_value_milli".into(), json!(p.usage_milli));
+        return Ok(out);
     }
     let percent = target
         .average_utilization_percent

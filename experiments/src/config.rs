@@ -1,0 +1,372 @@
+//! Experiment configs: one TOML file per experiment (`experiments/configs/*.toml`), serde
+//! structs with defaults and `deny_unknown_fields`, `--set key.path=value` overrides, and the
+//! resolved config written back next to the results.
+//!
+//! Top-level tables: `experiment` (name), `[workload]` ([`sim::workload::WorkloadConfig`]),
+//! the scenario tables `[cluster]`, `[pod]`, `[deployment]`, `[service]`, `[metrics]`
+//! ([`sim::config`]), `[env]` ([`envs::ScalingEnvConfig`]), `[training]`, `[evaluation]`,
+//! `[output]` and one `[[agents]]` entry per agent.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use agents::baselines::ThresholdConfig;
+use agents::hpa::HpaConfig;
+use agents::tabular_q::QLearningConfig;
+use envs::ScalingEnvConfig;
+use sim::config::{ClusterConfig, DeploymentConfig, MetricsConfig, PodConfig, ServiceConfig};
+use sim::workload::WorkloadConfig;
+use sim::Scenario;
+
+/// The default experiment config, relative to the repository root.
+pub const DEFAULT_CONFIG: &str = "experiments/configs/quickstart.toml";
+
+/// Which algorithm an agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentKind {
+    /// The Kubernetes HorizontalPodAutoscaler ([`agents::hpa`]).
+    Hpa,
+    /// A fixed replica count.
+    Static,
+    /// Step up above one CPU threshold, down below another.
+    Threshold,
+    /// Tabular Q-learning over the `scaling-v0` env, trained on the training window.
+    QLearning,
+}
+
+/// One `[[agents]]` entry. Only the table matching `kind` may be given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    /// Unique name, used in tables, file names and comparisons.
+    pub name: String,
+    /// Algorithm.
+    pub kind: AgentKind,
+    /// Minimum time between two replica changes, seconds, applied by the env's guard.
+    /// Default: `env.cooldown_s` for `q-learning` and `threshold`, 0 for `hpa` (it has its own
+    /// stabilization window) and `static`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_s: Option<f64>,
+    /// `kind = "hpa"`: the HPA's settings (default: CPU target 70%, production defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hpa: Option<HpaConfig>,
+    /// `kind = "static"`: the replica count (default `deployment.initial_replicas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// `kind = "threshold"`: thresholds and steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdConfig>,
+    /// `kind = "q-learning"`: hyperparameters (default: the seed's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q_learning: Option<QLearningConfig>,
+}
+
+/// `[training]`: how learned agents are trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// Seed of the training run (episode `i` uses `seed + i`).
+    pub seed: u64,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self { seed: 0 }
+    }
+}
+
+/// `[evaluation]`: the benchmark over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationConfig {
+    /// Number of seeds (episodes per agent), at least 2 for confidence intervals.
+    pub seeds: u64,
+    /// First seed; seeds are `first_seed .. first_seed + seeds`.
+    pub first_seed: u64,
+    /// Agent every other agent is compared against (paired over seeds).
+    pub baseline: String,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        Self { seeds: 10, first_seed: 1000, baseline: "hpa".into() }
+    }
+}
+
+/// `[output]`: what is written besides the summaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Seeds whose per-step time series go to `timeseries.csv` (the first N seeds).
+    pub timeseries_seeds: u64,
+    /// Draw the PNG plots.
+    pub plots: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { timeseries_seeds: 1, plots: true }
+    }
+}
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Experiment name (the MLflow experiment; default output folder `results/<name>`).
+    pub experiment: String,
+    /// One line on what the experiment asks.
+    #[serde(default)]
+    pub description: String,
+    /// Traffic: trace or pattern, window, train/evaluation split, peak rate.
+    #[serde(default)]
+    pub workload: WorkloadConfig,
+    /// Nodes.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+    /// Pod template.
+    #[serde(default)]
+    pub pod: PodConfig,
+    /// Replica bounds.
+    #[serde(default)]
+    pub deployment: DeploymentConfig,
+    /// Service model.
+    #[serde(default)]
+    pub service: ServiceConfig,
+    /// Metrics pipeline.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// The `scaling-v0` env (decision interval, cooldown, reward).
+    #[serde(default)]
+    pub env: ScalingEnvConfig,
+    /// Training settings.
+    #[serde(default)]
+    pub training: TrainingConfig,
+    /// Evaluation settings.
+    #[serde(default)]
+    pub evaluation: EvaluationConfig,
+    /// Output settings.
+    #[serde(default)]
+    pub output: OutputConfig,
+    /// The agents to evaluate.
+    pub agents: Vec<AgentSpec>,
+}
+
+impl ExperimentConfig {
+    /// The simulator scenario of this experiment.
+    pub fn scenario(&self) -> Scenario {
+        Scenario {
+            cluster: self.cluster.clone(),
+            pod: self.pod.clone(),
+            deployment: self.deployment.clone(),
+            service: self.service.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Reads `path`, applies `overrides` (`key.path=value`, value parsed as TOML, else taken as
+    /// a string) and validates the result.
+    ///
+    /// # Errors
+    /// The file cannot be read; TOML syntax errors (with line and column); unknown keys; a
+    /// field with an invalid value (named by its dotted path).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read experiment config {}", path.display()))?;
+        let mut value: toml::Value = toml::from_str(&text)
+            .with_context(|| format!("invalid TOML in {}", path.display()))?;
+        for o in overrides {
+            apply_override(&mut value, o).with_context(|| format!("in --set {o}"))?;
+        }
+        let cfg: ExperimentConfig = value
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("{}", e.message().trim_end()))
+            .with_context(|| format!("invalid experiment config {}", path.display()))?;
+        cfg.validate().with_context(|| format!("invalid experiment config {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Checks what serde cannot: value ranges, agent names and kind-specific tables.
+    ///
+    /// # Errors
+    /// The first problem, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        self.scenario().validate()?;
+        self.env.validate()?;
+        if self.experiment.trim().is_empty() {
+            bail!("`experiment`: expected a non-empty name");
+        }
+        if self.evaluation.seeds < 2 {
+            bail!("`evaluation.seeds`: expected at least 2 seeds, got {}", self.evaluation.seeds);
+        }
+        if self.agents.is_empty() {
+            bail!("`agents`: expected at least one [[agents]] entry");
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            let at = format!("agents[{i}] ({})", a.name);
+            if a.name.is_empty()
+                || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                bail!("`{at}.name`: expected letters, digits, '-', '_' or '.', got {:?}", a.name);
+            }
+            if self.agents[..i].iter().any(|b| b.name == a.name) {
+                bail!("`{at}.name`: duplicate agent name {:?}", a.name);
+            }
+            let given = [
+                ("hpa", a.hpa.is_some(), AgentKind::Hpa),
+                ("replicas", a.replicas.is_some(), AgentKind::Static),
+                ("threshold", a.threshold.is_some(), AgentKind::Threshold),
+                ("q_learning", a.q_learning.is_some(), AgentKind::QLearning),
+            ];
+            for (key, set, kind) in given {
+                if set && kind != a.kind {
+                    bail!("`{at}.{key}`: only allowed with kind = {:?}", kebab(kind));
+                }
+            }
+            if let Some(c) = a.cooldown_s {
+                if !(c.is_finite() && c >= 0.0) {
+                    bail!("`{at}.cooldown_s`: expected a number >= 0, got {c}");
+                }
+            }
+            if let Some(r) = a.replicas {
+                let d = &self.deployment;
+                if !(d.min_replicas..=d.max_replicas).contains(&r) {
+                    bail!(
+                        "`{at}.replicas`: expected a value in [{}, {}], got {r}",
+                        d.min_replicas,
+                        d.max_replicas
+                    );
+                }
+            }
+            if let Some(h) = &a.hpa {
+                agents::hpa::Hpa::new(h.clone()).map_err(|e| anyhow!("`{at}.hpa`: {e}"))?;
+            }
+            if let Some(t) = &a.threshold {
+                t.validate().map_err(|e| anyhow!("`{at}.threshold`: {e}"))?;
+            }
+            if let Some(q) = &a.q_learning {
+                q.validate().map_err(|e| anyhow!("`{at}.q_learning`: {e}"))?;
+            }
+        }
+        if !self.agents.iter().any(|a| a.name == self.evaluation.baseline) {
+            bail!(
+                "`evaluation.baseline`: no agent named {:?} (agents: {})",
+                self.evaluation.baseline,
+                self.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// The cooldown an agent runs with, seconds.
+    pub fn cooldown_s(&self, a: &AgentSpec) -> f64 {
+        a.cooldown_s.unwrap_or(match a.kind {
+            AgentKind::QLearning | AgentKind::Threshold => self.env.cooldown_s,
+            AgentKind::Hpa | AgentKind::Static => 0.0,
+        })
+    }
+}
+
+/// The kebab-case name of a kind (as written in configs).
+pub fn kebab(kind: AgentKind) -> &'static str {
+    match kind {
+        AgentKind::Hpa => "hpa",
+        AgentKind::Static => "static",
+        AgentKind::Threshold => "threshold",
+        AgentKind::QLearning => "q-learning",
+    }
+}
+
+/// Sets `key.path=value` in a TOML document. Path segments that are integers index arrays
+/// (`agents.0.kind=static`). The value is parsed as a TOML value (`3`, `1.5`, `true`,
+/// `"text"`, `[1, 2]`); anything that does not parse is taken as a string.
+///
+/// # Errors
+/// No `=`, an empty key, indexing a non-array or a missing array element.
+pub fn apply_override(doc: &mut toml::Value, spec: &str) -> Result<()> {
+    let (key, raw) = spec.split_once('=').ok_or_else(|| anyhow!("expected key.path=value"))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        bail!("expected a dotted key like workload.peak_rps, got {key:?}");
+    }
+    let value = parse_value(raw.trim());
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = doc;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        cur = match cur {
+            toml::Value::Table(t) => {
+                if last {
+                    t.insert((*part).to_string(), value);
+                    return Ok(());
+                }
+                t.entry((*part).to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::map::Map::new()))
+            }
+            toml::Value::Array(a) => {
+                let idx: usize = part
+                    .parse()
+                    .map_err(|_| anyhow!("`{}` is an array: expected an index, got {part:?}", parts[..i].join(".")))?;
+                let len = a.len();
+                let slot = a.get_mut(idx).ok_or_else(|| {
+                    anyhow!("`{}` has {len} elements, no index {idx}", parts[..i].join("."))
+                })?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            _ => bail!("`{}` is not a table", parts[..i].join(".")),
+        };
+    }
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// Where relative paths in a config (the trace) are resolved: the current directory if the
+/// trace exists there, else the repository root this binary was built from.
+pub fn base_dir(cfg: &ExperimentConfig) -> PathBuf {
+    let here = PathBuf::from(".");
+    match &cfg.workload.trace {
+        Some(t) if t.is_relative() && !here.join(t).exists() => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            if root.join(t).exists() {
+                root
+            } else {
+                here
+            }
+        }
+        _ => here,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_set_nested_keys_and_array_elements() {
+        let mut v: toml::Value =
+            toml::from_str("[workload]\npeak_rps = 1.0\n[[agents]]\nname = \"a\"\n").unwrap();
+        apply_override(&mut v, "workload.peak_rps=250").unwrap();
+        apply_override(&mut v, "workload.trace=datasets/x.csv").unwrap();
+        apply_override(&mut v, "agents.0.name=\"b\"").unwrap();
+        assert_eq!(v["workload"]["peak_rps"].as_integer(), Some(250));
+        assert_eq!(v["workload"]["trace"].as_str(), Some("datasets/x.csv"));
+        assert_eq!(v["agents"][0]["name"].as_str(), Some("b"));
+        assert!(apply_override(&mut v, "agents.3.name=c").is_err());
+        assert!(apply_override(&mut v, "novalue").is_err());
+        assert!(apply_override(&mut v, "a..b=1").is_err());
+    }
+}
