@@ -1,0 +1,199 @@
+//! End-to-end tests of the `nimbusguard` binary: determinism across thread counts, output
+//! schema, `--set`, and clear errors (never a panic) on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tiny() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny.toml")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nimbusguard-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn nimbusguard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nimbusguard"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn run_ok(args: &[&str]) -> Output {
+    let out = nimbusguard(args);
+    assert!(
+        out.status.success(),
+        "nimbusguard {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs with `args` expecting failure; returns stderr, checked to be a clean error.
+fn run_err(args: &[&str]) -> String {
+    let out = nimbusguard(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "nimbusguard {args:?} should fail");
+    assert!(!err.contains("panicked"), "nimbusguard {args:?} panicked:\n{err}");
+    assert!(err.starts_with("error: "), "no clear error for {args:?}:\n{err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let (a, b) = (tmp("t1"), tmp("t2"));
+    run_ok(&["run", s(&tiny()), "--threads", "1", "--out", s(&a)]);
+    run_ok(&["run", s(&tiny()), "--threads", "2", "--out", s(&b)]);
+    for f in ["episodes.csv", "timeseries.csv", "training.csv", "policies/q.json"] {
+        let x = std::fs::read(a.join(f)).unwrap();
+        let y = std::fs::read(b.join(f)).unwrap();
+        assert!(x == y, "{f} differs between --threads 1 and 2");
+    }
+    // Schema of summary.json (DESIGN.md section 6).
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(j["schema"], "nimbusguard.summary/v1");
+    assert_eq!(j["experiment"], "tiny");
+    assert_eq!(j["env_id"], "scaling-v0");
+    assert_eq!(j["seeds"], 3);
+    for agent in ["hpa", "static-6", "threshold", "q"] {
+        let m = &j["agents"][agent]["metrics"];
+        for metric in [
+            "pod_hours",
+            "cpu_core_hours",
+            "slo_violation_pct",
+            "p95_latency_ms",
+            "p99_latency_ms",
+            "dropped_pct",
+            "scaling_actions",
+            "cpu_utilization_mean",
+            "return",
+        ] {
+            for k in ["mean", "std", "ci95_low", "ci95_high", "n"] {
+                assert!(!m[metric][k].is_null(), "{agent}.{metric}.{k} missing");
+            }
+            assert_eq!(m[metric]["n"], 3);
+        }
+    }
+    let c = j["comparisons"].as_array().unwrap();
+    assert!(c.iter().any(|c| c["agent"] == "q" && c["baseline"] == "hpa"));
+    // 4 agents x 3 seeds, conservation in every row.
+    let rows = std::fs::read_to_string(a.join("episodes.csv")).unwrap();
+    let mut lines = rows.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let mut n = 0;
+    for line in lines {
+        let f: Vec<f64> = line.split(',').skip(2).map(|x| x.parse().unwrap()).collect();
+        let g = |name: &str| f[col(name) - 2];
+        let lhs = g("arrivals_total");
+        let rhs = g("served_total") + g("dropped_total") + g("backlog_end");
+        assert!((lhs - rhs).abs() <= 1e-6 * lhs, "requests not conserved: {line}");
+        n += 1;
+    }
+    assert_eq!(n, 12);
+}
+
+#[test]
+fn set_overrides_and_retargets_the_trace() {
+    let out = tmp("set");
+    run_ok(&[
+        "run",
+        s(&tiny()),
+        "--out",
+        s(&out),
+        "--set",
+        "workload.trace=datasets/nab_aws_elb_request_count_5min.csv",
+        "--set",
+        "workload.start_s=0",
+        "--set",
+        "workload.duration_s=21600",
+        "--set",
+        "evaluation.seeds=2",
+    ]);
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("nab_aws_elb_request_count_5min.csv"), "{cfg}");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(j["trace"], "nab_aws_elb_request_count_5min.csv");
+    assert_eq!(j["seeds"], 2);
+}
+
+#[test]
+fn bad_configs_get_clear_errors() {
+    let t = tiny();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "workload.peek_rps=3"], "unknown field `peek_rps`"),
+        (&["--set", "pod.cpu_request_milli=0"], "pod.cpu_request_milli"),
+        (&["--set", "cluster.node_cpu_milli=0"], "cluster.node_cpu_milli"),
+        (&["--set", "deployment.min_replicas=9", "--set", "deployment.max_replicas=3"], "min_replicas"),
+        (&["--set", "workload.peak_rps=-5"], "workload.peak_rps"),
+        (&["--set", "workload.trace=datasets/missing.csv"], "missing.csv"),
+        (&["--set", "workload.start_s=99999999"], "empty"),
+        (&["--set", "evaluation.seeds=1"], "evaluation.seeds"),
+        (&["--set", "evaluation.baseline=nobody"], "evaluation.baseline"),
+        (&["--set", "agents.0.kind=dqn-x"], "unknown variant"),
+        (&["--set", "service.timeout_s=0"], "service.timeout_s"),
+    ];
+    for (extra, expect) in cases {
+        let out = tmp("bad");
+        let mut args = vec!["run", s(&t), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let err = run_err(&args);
+        assert!(err.contains(expect), "{extra:?}: expected {expect:?} in:\n{err}");
+    }
+    let err = run_err(&["run", "no/such/config.toml"]);
+    assert!(err.contains("no/such/config.toml"), "{err}");
+}
+
+#[test]
+fn bad_traces_get_errors_naming_file_and_line() {
+    let dir = tmp("traces");
+    let cases = [
+        ("header.csv", "time,value\n0,1\n", ":1:"),
+        ("nan.csv", "timestamp_s,value\n0,1\n60,NaN\n", ":3:"),
+        ("negative.csv", "timestamp_s,value\n0,1\n60,-2\n", ":3:"),
+        ("backwards.csv", "timestamp_s,value\n0,1\n120,2\n60,3\n", ":4:"),
+        ("empty.csv", "", "empty"),
+    ];
+    for (name, text, expect) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let set = format!("workload.trace={}", p.display());
+        let out = dir.join("out");
+        let err = run_err(&[
+            "run",
+            s(&tiny()),
+            "--out",
+            s(&out),
+            "--set",
+            &set,
+            "--set",
+            "workload.start_s=0",
+        ]);
+        assert!(err.contains(name), "{name}: file not named:\n{err}");
+        assert!(err.contains(expect), "{name}: expected {expect:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn unknown_key_in_config_file_is_rejected() {
+    let dir = tmp("cfg");
+    let p = dir.join("x.toml");
+    let text = std::fs::read_to_string(tiny()).unwrap().replace("[evaluation]", "[evaluation]\nseedz = 3");
+    std::fs::write(&p, text).unwrap();
+    let err = run_err(&["run", s(&p), "--out", s(&dir.join("o"))]);
+    assert!(err.contains("unknown field `seedz`") && err.contains("x.toml"), "{err}");
+}
