@@ -281,6 +281,44 @@ mod tests {
     }
 
     #[test]
+    fn hpa_delegates_to_its_inherent_methods() {
+        use crate::hpa::{Hpa, HpaConfig};
+        use sim::{PodPhase, PodView, SimTime};
+        let pod = |id, usage| PodView {
+            id,
+            phase: PodPhase::Running,
+            ready: true,
+            ready_last_transition: Some(SimTime::from_secs(10)),
+            start_time: Some(SimTime::from_secs(5)),
+            deleting: false,
+            cpu_request_milli: 500,
+            memory_request_bytes: 1 << 28,
+            cpu_usage_milli: Some(usage),
+            memory_usage_bytes: Some(1 << 27),
+            metric_timestamp: Some(SimTime::from_secs(990)),
+            metric_window_s: 30,
+        };
+        let state = ClusterState {
+            time: SimTime::from_secs(1000),
+            desired_replicas: 2,
+            status_replicas: 2,
+            ready_replicas: 2,
+            pods: vec![pod(0, 700), pod(1, 700)],
+            ..Default::default()
+        };
+        let mut inherent = Hpa::new(HpaConfig::default()).unwrap();
+        let mut dynamic: Box<dyn Autoscaler> = Box::new(Hpa::new(HpaConfig::default()).unwrap());
+        assert_eq!(dynamic.name(), "hpa");
+        let expected = inherent.decide(&state);
+        assert_eq!(dynamic.decide(&state), expected);
+        // 140 % of request against a 70 % target: the HPA scales up.
+        assert!(expected.desired_replicas > 2, "{expected:?}");
+        dynamic.reset();
+        inherent.reset();
+        assert_eq!(dynamic.decide(&state), inherent.decide(&state));
+    }
+
+    #[test]
     fn boxed_autoscalers_are_autoscalers() {
         let mut boxed: Box<dyn Autoscaler> = Box::new(PolicyAutoscaler::new(
             Fixed {

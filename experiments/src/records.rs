@@ -50,11 +50,11 @@ pub fn lower_is_better(name: &str) -> Option<bool> {
 /// The metrics of one evaluation episode (one agent, one seed), each a plain `f64`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct EpisodeMetrics {
-    /// Replica time paid for, in pod-hours: the sum over ticks of (ready + pending replicas) x
-    /// tick length in hours. Lower is better.
+    /// Pod time paid for, in pod-hours: the sum over ticks of the billed pods (pods occupying a
+    /// node, terminating ones included) x tick length in hours. Lower is better.
     pub pod_hours: f64,
-    /// Requested CPU time, in core-hours: the sum over ticks of the pods' CPU requests (cores) x
-    /// tick length in hours. Lower is better.
+    /// Requested CPU of the billed pods integrated over time, in core-hours: the sum over ticks
+    /// of their CPU requests (cores) x tick length in hours. Lower is better.
     pub cpu_core_hours: f64,
     /// Share of evaluation time, in percent (0-100), during which the SLO was violated: p95
     /// latency above the SLO or more than 1% of requests dropped. Lower is better.

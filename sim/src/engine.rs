@@ -75,6 +75,8 @@ pub struct Simulation {
     pub(crate) backlog: VecDeque<(f64, f64)>,
     pub(crate) mixture: LatencyMixture,
     pub(crate) waits: Vec<(f64, f64)>,
+    pub(crate) poisson_cache: Option<(u64, rand_distr::Poisson<f64>)>,
+    pub(crate) sigma_cache: Option<((crate::queueing::PodArrivals, u64), f64)>,
     // request-mode state
     pub(crate) arrival_times: VecDeque<f64>,
     pub(crate) det_next_s: f64,
@@ -154,6 +156,8 @@ impl Simulation {
             backlog: VecDeque::new(),
             mixture: LatencyMixture::default(),
             waits: Vec::new(),
+            poisson_cache: None,
+            sigma_cache: None,
             arrival_times: VecDeque::new(),
             det_next_s: 0.0,
             rr: 0,
@@ -607,14 +611,24 @@ pub(crate) fn secs(s: f64) -> Duration {
 }
 
 /// Draws the traffic's arrivals for one tick `[t0, t0 + dt)` in fluid mode.
-pub(crate) fn fluid_arrivals(rng: &mut ChaCha8Rng, kind: Arrivals, mean: f64) -> f64 {
+/// The Poisson distribution is rebuilt only when the mean changes (trace bins span many ticks).
+pub(crate) fn fluid_arrivals(
+    rng: &mut ChaCha8Rng,
+    cache: &mut Option<(u64, rand_distr::Poisson<f64>)>,
+    kind: Arrivals,
+    mean: f64,
+) -> f64 {
     if mean <= 0.0 {
         return 0.0;
     }
     match kind {
         Arrivals::Deterministic => mean,
         Arrivals::Poisson => {
-            rand_distr::Poisson::new(mean).map_or(mean, |p| p.sample(rng))
+            let key = mean.to_bits();
+            if cache.as_ref().is_none_or(|(k, _)| *k != key) {
+                *cache = rand_distr::Poisson::new(mean).ok().map(|p| (key, p));
+            }
+            cache.as_ref().map_or(mean, |(_, p)| p.sample(rng))
         }
     }
 }

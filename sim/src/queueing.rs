@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 /// How inter-arrival times at one pod are distributed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PodArrivals {
     /// Poisson arrivals split round-robin over `n` pods: Erlang-`n` inter-arrival times.
     Erlang(u32),
@@ -27,7 +27,7 @@ pub enum PodArrivals {
 /// (no steady state). Newton's method from 0 converges monotonically from below since
 /// `f(s) = s - A*(mu (1 - s))` is concave and increasing left of the root.
 pub fn gi_m1_sigma(arrivals: PodArrivals, rho: f64) -> Option<f64> {
-    if !(rho > 0.0) {
+    if rho.is_nan() || rho <= 0.0 {
         return Some(0.0);
     }
     if rho >= 1.0 {
@@ -133,16 +133,24 @@ fn quantile_of<I: Iterator<Item = (f64, f64, f64)> + Clone>(parts: I, q: f64) ->
 #[derive(Debug, Clone, Default)]
 pub struct EpisodeLatency {
     buckets: BTreeMap<(i32, i32), (f64, f64, f64)>,
+    last_theta: (u64, i32),
 }
 
 impl EpisodeLatency {
     /// Adds mass `m` with delay `w` s and rate `theta` /s.
     pub fn add(&mut self, m: f64, w: f64, theta: f64) {
-        if !(m > 0.0) || !(theta > 0.0) {
+        if m.is_nan() || m <= 0.0 || theta.is_nan() || theta <= 0.0 {
             return;
         }
         let kw = (w.max(0.0) * 100.0).round() as i32;
-        let kt = (theta.ln() / 0.01f64.ln_1p()).round() as i32;
+        // theta repeats tick after tick: remember the last bucket instead of taking a log.
+        let kt = if self.last_theta.0 == theta.to_bits() {
+            self.last_theta.1
+        } else {
+            let k = (theta.ln() / 0.01f64.ln_1p()).round() as i32;
+            self.last_theta = (theta.to_bits(), k);
+            k
+        };
         let e = self.buckets.entry((kw, kt)).or_insert((0.0, 0.0, 0.0));
         e.0 += m;
         e.1 += m * w.max(0.0);

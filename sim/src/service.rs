@@ -27,7 +27,11 @@ use crate::cluster::Lifecycle;
 use crate::config::{CostDistribution, ServiceMode};
 use crate::engine::{exp1, fluid_arrivals, Simulation};
 use crate::event::Event;
-use crate::queueing::{exp_quantile, gi_m1_sigma, sample_quantile, PodArrivals};
+use crate::queueing::{gi_m1_sigma, sample_quantile, PodArrivals};
+
+const LN_2: f64 = std::f64::consts::LN_2;
+const LN_20: f64 = 2.995_732_273_553_991;
+const LN_100: f64 = 4.605_170_185_988_092;
 use crate::workload::Arrivals;
 use crate::SimTime;
 
@@ -96,7 +100,12 @@ impl Simulation {
         let timeout = self.sc.service.timeout_s;
         let mu = self.sc.service.pod_service_rate(self.sc.pod.cpu_limit_milli);
         let rate = self.traffic.rate_at(SimTime::from_secs_f64(t0));
-        let arrivals = fluid_arrivals(&mut self.rng_traffic, self.arrivals_kind, rate * dt);
+        let arrivals = fluid_arrivals(
+            &mut self.rng_traffic,
+            &mut self.poisson_cache,
+            self.arrivals_kind,
+            rate * dt,
+        );
         let n = self.serving.len();
         let mut dropped = 0.0;
         if n == 0 {
@@ -141,12 +150,24 @@ impl Simulation {
                 Arrivals::Poisson => PodArrivals::Erlang(n.max(1) as u32),
                 Arrivals::Deterministic => PodArrivals::Deterministic,
             };
-            gi_m1_sigma(pa, rho.min(0.999)).map_or(mu, |s| mu * (1.0 - s))
+            let key = (pa, rho.min(0.999).to_bits());
+            let sigma = match self.sigma_cache {
+                Some((k, s)) if k == key => Some(s),
+                _ => {
+                    let s = gi_m1_sigma(pa, rho.min(0.999));
+                    if let Some(s) = s {
+                        self.sigma_cache = Some((key, s));
+                    }
+                    s
+                }
+            };
+            sigma.map_or(mu, |s| mu * (1.0 - s))
         }
         .max(theta_min);
         let (p50, p95, p99);
         if self.waits.iter().all(|w| w.1 == 0.0) {
-            (p50, p95, p99) = (exp_quantile(theta, 0.5), exp_quantile(theta, 0.95), exp_quantile(theta, 0.99));
+            // Quantiles of Exp(theta): -ln(1 - q) / theta.
+            (p50, p95, p99) = (LN_2 / theta, LN_20 / theta, LN_100 / theta);
             if served > 0.0 {
                 self.stats.fluid_latency.add(served, 0.0, theta);
             }
