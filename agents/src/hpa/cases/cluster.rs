@@ -10,6 +10,7 @@ use super::{fields, readiness};
 use crate::hpa::behavior::EffectiveBehavior;
 use crate::hpa::controller::{HorizontalController, HpaSpec, ReconcileOutcome, ScaleSnapshot};
 use crate::hpa::fake::{FakePod, FakeResourceSample, FakeSource};
+use crate::hpa::grouping::ContainerValue;
 use crate::hpa::replica_calc::ReplicaCalculator;
 use crate::hpa::{
     ConditionStatus, ControllerConfig, ControllerVariant, HpaError, MetricSpec, MetricTarget,
@@ -53,13 +54,21 @@ pub(super) fn replica_calculator(
         for (i, e) in entries.iter().enumerate() {
             let p = format!("{path}[{i}]");
             let e = Obj::new(e, &p)?;
-            let containers = e.opt_arr("containers")?.map(Vec::as_slice).unwrap_or(&[]);
+            let containers = match (e.opt_arr("containers")?, e.opt_i64("cpu_usage_milli")?) {
+                (Some(cs), _) => json::containers(cs, "cpu_usage_milli", &e.at("containers"))?,
+                // A per-pod total without containers: one unnamed container.
+                (None, Some(total)) => vec![ContainerValue {
+                    name: String::new(),
+                    milli: Some(total),
+                }],
+                (None, None) => Vec::new(),
+            };
             samples.push(FakeResourceSample {
                 pod: e
                     .opt_str("pod")?
                     .ok_or_else(|| format!("{}: missing", e.at("pod")))?
                     .to_string(),
-                containers: json::containers(containers, "cpu_usage_milli", &e.at("containers"))?,
+                containers,
                 timestamp_ms: json::time(e.get("timestamp"), &e.at("timestamp"))?
                     .unwrap_or(ZERO_TIME_MS),
                 window_ms: e.opt_i64("window_s")?.unwrap_or(60).saturating_mul(1000),

@@ -361,20 +361,22 @@ pub(crate) fn metric_spec(v: &Value, path: &str) -> CaseResult<MetricSpec> {
     let resource =
         || -> CaseResult<String> { Ok(o.opt_str("resource")?.unwrap_or("cpu").to_string()) };
     Ok(match kind {
-        "Resource" | "ContainerResource" => match o.opt_str("container")? {
-            Some(container) => MetricSpec::ContainerResource {
-                resource: resource()?,
-                container: container.to_string(),
-                target: tgt()?,
-            },
-            None if kind == "ContainerResource" => {
-                return Err(format!("{}: missing", o.at("container")))
+        "Resource" | "ContainerResource" => {
+            match o.opt_str("container")?.or(o.opt_str("container_name")?) {
+                Some(container) => MetricSpec::ContainerResource {
+                    resource: resource()?,
+                    container: container.to_string(),
+                    target: tgt()?,
+                },
+                None if kind == "ContainerResource" => {
+                    return Err(format!("{}: missing", o.at("container")))
+                }
+                None => MetricSpec::Resource {
+                    resource: resource()?,
+                    target: tgt()?,
+                },
             }
-            None => MetricSpec::Resource {
-                resource: resource()?,
-                target: tgt()?,
-            },
-        },
+        }
         "Pods" => MetricSpec::Pods {
             metric: name()?,
             target: tgt()?,
