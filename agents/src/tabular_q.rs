@@ -448,12 +448,16 @@ impl QLearning {
     // Action selection
     // -----------------------------------------------------------------------------------------
 
-    /// The greedy action of a state index: `argmax_a Q(state, a)`, ties to the lowest index.
+    /// The greedy action of a state index: `argmax_a Q(state, a)`, ties to the action closest
+    /// to the middle one (with the env's [`envs::ActionMap`], "no action"), then to the lower
+    /// index. A state never visited in training (all zeros) therefore keeps the replica count
+    /// instead of scaling down by the largest step.
     fn greedy_index(&self, state: usize) -> usize {
         let row = self.q_values(state);
+        let mid = self.n_actions / 2;
         let mut best = 0;
         for (a, &v) in row.iter().enumerate().skip(1) {
-            if v > row[best] {
+            if v > row[best] || (v == row[best] && a.abs_diff(mid) < best.abs_diff(mid)) {
                 best = a;
             }
         }
@@ -482,7 +486,8 @@ impl QLearning {
             .map_or(best, |(a, _)| a)
     }
 
-    /// The greedy action for `obs` (ties to the lowest index; deterministic).
+    /// The greedy action for `obs` (ties to the action nearest the middle one, then the lower
+    /// index; deterministic).
     ///
     /// # Panics
     /// If `obs` has fewer than 4 features.
@@ -974,10 +979,12 @@ mod tests {
     }
 
     #[test]
-    fn greedy_ties_go_to_the_lowest_index() {
+    fn greedy_ties_go_to_the_middle_action_then_the_lowest_index() {
         let mut agent = small(0.1, 0.9, 1, 4);
         let obs = [0.0; 4];
-        assert_eq!(agent.greedy(&obs), 0);
+        // An unvisited state (all zeros): the middle action, 4 / 2 = 2.
+        assert_eq!(agent.greedy(&obs), 2);
+        // Actions 1 and 3 tie at 3.0, both one away from the middle: the lower index wins.
         agent.q.copy_from_slice(&[-1.0, 3.0, 2.0, 3.0]);
         assert_eq!(agent.greedy(&obs), 1);
         assert_eq!(agent.act(&obs), 1);

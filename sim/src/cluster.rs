@@ -129,9 +129,10 @@ impl Pod {
         self.node.is_some()
     }
 
-    /// Records one tick of CPU usage (millicores) into the metrics window.
-    pub fn record_usage(&mut self, tick_index: u64, milli: f64) {
-        let i = (tick_index % self.usage_ring.len() as u64) as usize;
+    /// Records one tick of CPU usage (millicores) into slot `slot` of the metrics window (the
+    /// tick index modulo the window length, the same for every pod).
+    pub fn record_usage(&mut self, slot: usize, milli: f64) {
+        let i = slot.min(self.usage_ring.len() - 1);
         self.usage_sum += milli - self.usage_ring[i];
         self.usage_ring[i] = milli;
         self.usage_filled = (self.usage_filled + 1).min(self.usage_ring.len());

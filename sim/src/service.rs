@@ -44,6 +44,10 @@ impl Simulation {
             ServiceMode::Request => self.request_tick(),
         };
         self.tick_index += 1;
+        self.ring_slot += 1;
+        if self.ring_slot == self.window_ticks.max(1) {
+            self.ring_slot = 0;
+        }
         let (req_cpu, _) = (self.sc.pod.cpu_request_milli as f64, ());
         let (mut billed, mut live, mut ready) = (0u32, 0u32, 0u32);
         for p in &self.pods {
@@ -78,15 +82,17 @@ impl Simulation {
 
     /// CPU a pod's container burns beyond serving: idle use plus the start-up burst.
     fn overhead_cpu(&self, i: usize) -> f64 {
-        let p = &self.pods[i];
         let pc = &self.sc.pod;
-        let mut u = self.sc.service.idle_cpu_milli as f64;
-        if let Some(t) = p.container_started {
-            if (self.now - t).as_secs_f64() <= pc.startup_cpu_burst_s {
-                u += pc.startup_cpu_burst_milli as f64;
-            }
+        let idle = self.sc.service.idle_cpu_milli as f64;
+        if pc.startup_cpu_burst_milli == 0 {
+            return idle;
         }
-        u
+        match self.pods[i].container_started {
+            Some(t) if (self.now - t).as_secs_f64() <= pc.startup_cpu_burst_s => {
+                idle + pc.startup_cpu_burst_milli as f64
+            }
+            _ => idle,
+        }
     }
 
     fn pod_running(&self, i: usize) -> bool {
@@ -193,7 +199,7 @@ impl Simulation {
             }
             let serving = self.pods[i].serving();
             let u = self.overhead_cpu(i) + if serving { serve_cpu } else { 0.0 };
-            let idx = self.tick_index;
+            let idx = self.ring_slot;
             let p = &mut self.pods[i];
             p.record_usage(idx, u);
             p.memory_bytes = if serving { mem as u64 } else { self.sc.pod.memory_base_bytes };
@@ -289,7 +295,7 @@ impl Simulation {
         for i in 0..self.pods.len() {
             let running = self.pod_running(i);
             let overhead = if running { self.overhead_cpu(i) } else { 0.0 };
-            let idx = self.tick_index;
+            let idx = self.ring_slot;
             let base = self.sc.pod.memory_base_bytes;
             let per = self.sc.pod.memory_per_inflight_bytes;
             let p = &mut self.pods[i];
