@@ -19,7 +19,10 @@ pub struct CheckError {
 }
 
 /// One rollout: `(obs after reset, steps)`.
-type Rollout<E> = (<E as Env>::Obs, Vec<Step<<E as Env>::Obs, <E as Env>::Info>>);
+type Rollout<E> = (
+    <E as Env>::Obs,
+    Vec<Step<<E as Env>::Obs, <E as Env>::Info>>,
+);
 
 fn rollout<E: Env>(env: &mut E, seed: u64, action_seed: u64, max_steps: usize) -> Rollout<E> {
     let (obs0, _) = env.reset(Some(seed));
@@ -49,17 +52,29 @@ fn rollout<E: Env>(env: &mut E, seed: u64, action_seed: u64, max_steps: usize) -
 /// # Errors
 /// A [`CheckError`] naming the first property that fails.
 pub fn check_env<E: Env>(env: &mut E, max_steps: usize) -> Result<(), CheckError> {
-    let fail = |env: &E, message: String| CheckError { env_id: env.id().to_string(), message };
+    let fail = |env: &E, message: String| CheckError {
+        env_id: env.id().to_string(),
+        message,
+    };
     let (obs_a, steps_a) = rollout(env, 1, 11, max_steps);
     if !env.observation_space().contains(&obs_a) {
-        return Err(fail(env, format!("reset observation {obs_a:?} is outside the space")));
+        return Err(fail(
+            env,
+            format!("reset observation {obs_a:?} is outside the space"),
+        ));
     }
     for (i, s) in steps_a.iter().enumerate() {
         if !env.observation_space().contains(&s.obs) {
-            return Err(fail(env, format!("step {i}: observation {:?} outside the space", s.obs)));
+            return Err(fail(
+                env,
+                format!("step {i}: observation {:?} outside the space", s.obs),
+            ));
         }
         if !s.reward.is_finite() {
-            return Err(fail(env, format!("step {i}: reward {} is not finite", s.reward)));
+            return Err(fail(
+                env,
+                format!("step {i}: reward {} is not finite", s.reward),
+            ));
         }
     }
     let ended = steps_a.last().is_some_and(|s| s.is_done());
@@ -70,12 +85,18 @@ pub fn check_env<E: Env>(env: &mut E, max_steps: usize) -> Result<(), CheckError
         let r = catch_unwind(AssertUnwindSafe(|| env.step(action)));
         std::panic::set_hook(prev);
         if r.is_ok() {
-            return Err(fail(env, "step() after the episode ended did not panic".into()));
+            return Err(fail(
+                env,
+                "step() after the episode ended did not panic".into(),
+            ));
         }
     }
     let (obs_b, steps_b) = rollout(env, 1, 11, max_steps);
     if obs_a != obs_b || steps_a.len() != steps_b.len() {
-        return Err(fail(env, "same seed and actions gave a different trajectory".into()));
+        return Err(fail(
+            env,
+            "same seed and actions gave a different trajectory".into(),
+        ));
     }
     for (i, (a, b)) in steps_a.iter().zip(&steps_b).enumerate() {
         if a.obs != b.obs
@@ -89,9 +110,15 @@ pub fn check_env<E: Env>(env: &mut E, max_steps: usize) -> Result<(), CheckError
     let (obs_c, steps_c) = rollout(env, 2, 11, max_steps);
     let same = obs_a == obs_c
         && steps_a.len() == steps_c.len()
-        && steps_a.iter().zip(&steps_c).all(|(a, c)| a.obs == c.obs && a.reward == c.reward);
+        && steps_a
+            .iter()
+            .zip(&steps_c)
+            .all(|(a, c)| a.obs == c.obs && a.reward == c.reward);
     if same {
-        return Err(fail(env, "a different seed gave the identical trajectory".into()));
+        return Err(fail(
+            env,
+            "a different seed gave the identical trajectory".into(),
+        ));
     }
     Ok(())
 }

@@ -108,7 +108,12 @@ pub struct ScaleGuard {
 impl ScaleGuard {
     /// A guard with no change recorded yet.
     pub fn new(min_replicas: u32, max_replicas: u32, cooldown: Duration) -> Self {
-        Self { min_replicas, max_replicas, cooldown, last_change: None }
+        Self {
+            min_replicas,
+            max_replicas,
+            cooldown,
+            last_change: None,
+        }
     }
 
     /// Forgets the last change (a new episode).

@@ -2,12 +2,12 @@
 //! environment over the [`sim`] simulator.
 //!
 //! Modules:
-//! - [`env`]: the [`Env`] trait and [`Step`] (`obs`, `reward`, `terminated`, `truncated`, `info`).
-//! - [`spaces`]: [`Discrete`] and [`BoxSpace`].
-//! - [`wrappers`]: [`TimeLimit`].
-//! - [`check`]: [`check_env`], run on every environment in the tests.
-//! - [`encoding`]: [`ObsEncoder`], [`ActionMap`], [`ScaleGuard`], shared by training and serving.
-//! - [`scaling`]: [`ScalingEnv`] (`scaling-v0`) and its config.
+//! - [`env`] — the [`Env`] trait and [`Step`] (`obs`, `reward`, `terminated`, `truncated`, `info`).
+//! - [`spaces`] — [`Discrete`] and [`BoxSpace`].
+//! - [`wrappers`] — [`TimeLimit`].
+//! - [`check`] — [`check_env`], run on every environment in the tests.
+//! - [`encoding`] — [`ObsEncoder`], [`ActionMap`], [`ScaleGuard`], shared by training and serving.
+//! - [`scaling`] — [`ScalingEnv`] (`scaling-v0`) and its config.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -211,13 +211,17 @@ impl ScalingEnv {
             trend_feature: config.trend_feature,
         };
         let d = encoder.dim();
-        let actions = ActionMap { max_step: config.max_step };
+        let actions = ActionMap {
+            max_step: config.max_step,
+        };
         let guard = ScaleGuard::new(
             scenario.deployment.min_replicas,
             scenario.deployment.max_replicas,
             Duration::from_secs_f64(config.cooldown_s),
         );
-        let window_steps = (config.window_s / config.decision_interval_s).round().max(1.0) as usize;
+        let window_steps = (config.window_s / config.decision_interval_s)
+            .round()
+            .max(1.0) as usize;
         Ok(Self {
             action_space: Discrete::new(actions.n()),
             obs_space: BoxSpace::new(vec![0.0; d], vec![1.0; d]),
@@ -266,7 +270,8 @@ impl ScalingEnv {
 
     fn encode(&self) -> Vec<f32> {
         let mut obs = Vec::with_capacity(self.encoder.dim());
-        self.encoder.encode_into(&self.state, self.prev_rate, &mut obs);
+        self.encoder
+            .encode_into(&self.state, self.prev_rate, &mut obs);
         obs
     }
 
@@ -281,7 +286,10 @@ impl ScalingEnv {
         desired: u32,
         mut on_tick: impl FnMut(&sim::TickStats),
     ) -> Step<Vec<f32>, StepInfo> {
-        assert!(!self.done, "ScalingEnv: step() called after the episode ended; call reset() first");
+        assert!(
+            !self.done,
+            "ScalingEnv: step() called after the episode ended; call reset() first"
+        );
         let sim = self.sim.as_mut().expect("reset() sets the simulation");
         let now = sim.now();
         let current = sim.desired_replicas();
@@ -307,8 +315,16 @@ impl ScalingEnv {
             on_tick(t);
         });
         let _ = req;
-        info.cpu_utilization = if util_ticks > 0 { util_sum / f64::from(util_ticks) } else { 0.0 };
-        let mean_used = if util_ticks > 0 { used / f64::from(util_ticks) } else { 0.0 };
+        info.cpu_utilization = if util_ticks > 0 {
+            util_sum / f64::from(util_ticks)
+        } else {
+            0.0
+        };
+        let mean_used = if util_ticks > 0 {
+            used / f64::from(util_ticks)
+        } else {
+            0.0
+        };
         let truncated = sim.is_finished();
         self.prev_rate = self.state.request_rate_per_s;
         sim.observe_into(&mut self.state);
@@ -317,7 +333,13 @@ impl ScalingEnv {
         info.ready_replicas = self.state.ready_replicas;
         let reward = self.reward(&info, mean_used, changed);
         self.done = truncated;
-        Step { obs: self.encode(), reward, terminated: false, truncated, info }
+        Step {
+            obs: self.encode(),
+            reward,
+            terminated: false,
+            truncated,
+            info,
+        }
     }
 
     fn reward(&mut self, info: &StepInfo, mean_used_milli: f64, changed: bool) -> f64 {
@@ -333,11 +355,16 @@ impl ScalingEnv {
                 let req = self.scenario.pod.cpu_request_milli as f64;
                 let needed = (mean_used_milli / (req * c.band_high)).ceil().max(1.0);
                 let wasted = (f64::from(info.ready_replicas) - needed).max(0.0);
-                let band = if (c.band_low..=c.band_high).contains(&u) { 10.0 } else { 0.0 };
+                let band = if (c.band_low..=c.band_high).contains(&u) {
+                    10.0
+                } else {
+                    0.0
+                };
                 band - wasted - 5.0 * violated
             }
             RewardKind::Weighted => {
-                self.window.push_back((info.slo_violated_ticks, info.ticks, u, u32::from(changed)));
+                self.window
+                    .push_back((info.slo_violated_ticks, info.ticks, u, u32::from(changed)));
                 if self.window.len() > self.window_steps {
                     self.window.pop_front();
                 }
@@ -350,7 +377,11 @@ impl ScalingEnv {
                     ch += w.3;
                 }
                 let eff = (us / n / c.target_utilization).min(1.0);
-                let slo = if tt > 0 { 1.0 - f64::from(vt) / f64::from(tt) } else { 1.0 };
+                let slo = if tt > 0 {
+                    1.0 - f64::from(vt) / f64::from(tt)
+                } else {
+                    1.0
+                };
                 let stab = 1.0 - f64::from(ch) / n;
                 0.4 * eff + 0.4 * slo + 0.2 * stab
             }

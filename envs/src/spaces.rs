@@ -54,7 +54,10 @@ impl BoxSpace {
     /// If the bound vectors differ in length or some `low > high`.
     pub fn new(low: Vec<f32>, high: Vec<f32>) -> Self {
         assert_eq!(low.len(), high.len(), "BoxSpace bounds differ in length");
-        assert!(low.iter().zip(&high).all(|(l, h)| l <= h), "BoxSpace needs low <= high");
+        assert!(
+            low.iter().zip(&high).all(|(l, h)| l <= h),
+            "BoxSpace needs low <= high"
+        );
         Self { low, high }
     }
 
@@ -73,7 +76,11 @@ impl Space<Vec<f32>> for BoxSpace {
                 .all(|(v, (l, h))| v.is_finite() && *v >= *l && *v <= *h)
     }
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<f32> {
-        self.low.iter().zip(&self.high).map(|(l, h)| rng.random_range(*l..=*h)).collect()
+        self.low
+            .iter()
+            .zip(&self.high)
+            .map(|(l, h)| rng.random_range(*l..=*h))
+            .collect()
     }
 }
 

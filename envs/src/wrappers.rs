@@ -19,8 +19,16 @@ impl<E: Env> TimeLimit<E> {
     /// # Panics
     /// If `max_episode_steps == 0`.
     pub fn new(env: E, max_episode_steps: usize) -> Self {
-        assert!(max_episode_steps > 0, "TimeLimit needs max_episode_steps >= 1");
-        Self { env, max_episode_steps, elapsed: 0, done: true }
+        assert!(
+            max_episode_steps > 0,
+            "TimeLimit needs max_episode_steps >= 1"
+        );
+        Self {
+            env,
+            max_episode_steps,
+            elapsed: 0,
+            done: true,
+        }
     }
 
     /// The wrapped env.

@@ -128,7 +128,10 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
         sc.cluster.nodes = pods.div_ceil(8) + 1;
         sc.cluster.max_nodes = sc.cluster.nodes;
         let rate = 0.6 * 50.0 * f64::from(pods);
-        let traffic = Arc::new(RateSeries { step_s: 60.0, values: vec![rate; 60] });
+        let traffic = Arc::new(RateSeries {
+            step_s: 60.0,
+            values: vec![rate; 60],
+        });
         let mut sim =
             Simulation::new(&sc, traffic, Arrivals::Poisson, 1).map_err(|e| anyhow!("{e}"))?;
         let t0 = Instant::now();
@@ -152,12 +155,27 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("env steps per second (scaling-v0, fluid, random actions): {:.0}", report.env_steps_per_s);
-        println!("simulated seconds per wall second (1 day, HPA, fluid):   {:.0}", report.sim_seconds_per_wall_s);
-        println!("wall time for one simulated day (HPA, fluid):            {:.1} ms", report.sim_day_wall_ms);
-        println!("request mode: simulated s per wall s {:.0}, requests per s {:.0}", report.request_mode_sim_seconds_per_wall_s, report.request_mode_requests_per_s);
+        println!(
+            "env steps per second (scaling-v0, fluid, random actions): {:.0}",
+            report.env_steps_per_s
+        );
+        println!(
+            "simulated seconds per wall second (1 day, HPA, fluid):   {:.0}",
+            report.sim_seconds_per_wall_s
+        );
+        println!(
+            "wall time for one simulated day (HPA, fluid):            {:.1} ms",
+            report.sim_day_wall_ms
+        );
+        println!(
+            "request mode: simulated s per wall s {:.0}, requests per s {:.0}",
+            report.request_mode_sim_seconds_per_wall_s, report.request_mode_requests_per_s
+        );
         for p in &report.scaling {
-            println!("{:>5} pods on {:>4} nodes: {:.0} simulated s per wall s", p.pods, p.nodes, p.sim_seconds_per_wall_s);
+            println!(
+                "{:>5} pods on {:>4} nodes: {:.0} simulated s per wall s",
+                p.pods, p.nodes, p.sim_seconds_per_wall_s
+            );
         }
     }
     Ok(())

@@ -36,14 +36,23 @@ pub fn execute(
     write_training_csv(dir.join("training.csv"), &output.training)?;
     for (name, q) in &output.trained {
         let p = dir.join("policies").join(format!("{name}.json"));
-        q.save(&p).with_context(|| format!("cannot save policy {}", p.display()))?;
+        q.save(&p)
+            .with_context(|| format!("cannot save policy {}", p.display()))?;
     }
     let trace = cfg.workload.trace.as_ref().map_or_else(
         || "<pattern>".to_string(),
-        |t| t.file_name().map_or_else(|| t.display().to_string(), |f| f.to_string_lossy().into()),
+        |t| {
+            t.file_name()
+                .map_or_else(|| t.display().to_string(), |f| f.to_string_lossy().into())
+        },
     );
-    let summary =
-        summarize(&cfg.experiment, RUN_ENV_ID, &trace, &output.episodes, &cfg.evaluation.baseline);
+    let summary = summarize(
+        &cfg.experiment,
+        RUN_ENV_ID,
+        &trace,
+        &output.episodes,
+        &cfg.evaluation.baseline,
+    );
     let notes = vec![
         format!(
             "Trace `{trace}`, peak {:.1} req/s; training window {:.1} h, evaluation window {:.1} h; {} seeds per agent; env `{RUN_ENV_ID}` ({:?} reward, decision every {} s).",

@@ -65,17 +65,11 @@ pub struct AgentSpec {
 }
 
 /// `[training]`: how learned agents are trained.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainingConfig {
     /// Seed of the training run (episode `i` uses `seed + i`).
     pub seed: u64,
-}
-
-impl Default for TrainingConfig {
-    fn default() -> Self {
-        Self { seed: 0 }
-    }
 }
 
 /// `[evaluation]`: the benchmark over seeds.
@@ -92,7 +86,11 @@ pub struct EvaluationConfig {
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        Self { seeds: 10, first_seed: 1000, baseline: "hpa".into() }
+        Self {
+            seeds: 10,
+            first_seed: 1000,
+            baseline: "hpa".into(),
+        }
     }
 }
 
@@ -108,7 +106,10 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self { timeseries_seeds: 1, plots: true }
+        Self {
+            timeseries_seeds: 1,
+            plots: true,
+        }
     }
 }
 
@@ -176,8 +177,8 @@ impl ExperimentConfig {
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read experiment config {}", path.display()))?;
-        let mut value: toml::Value = toml::from_str(&text)
-            .with_context(|| format!("invalid TOML in {}", path.display()))?;
+        let mut value: toml::Value =
+            toml::from_str(&text).with_context(|| format!("invalid TOML in {}", path.display()))?;
         for o in overrides {
             apply_override(&mut value, o).with_context(|| format!("in --set {o}"))?;
         }
@@ -185,7 +186,8 @@ impl ExperimentConfig {
             .try_into()
             .map_err(|e: toml::de::Error| anyhow!("{}", e.message().trim_end()))
             .with_context(|| format!("invalid experiment config {}", path.display()))?;
-        cfg.validate().with_context(|| format!("invalid experiment config {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("invalid experiment config {}", path.display()))?;
         Ok(cfg)
     }
 
@@ -200,7 +202,10 @@ impl ExperimentConfig {
             bail!("`experiment`: expected a non-empty name");
         }
         if self.evaluation.seeds < 2 {
-            bail!("`evaluation.seeds`: expected at least 2 seeds, got {}", self.evaluation.seeds);
+            bail!(
+                "`evaluation.seeds`: expected at least 2 seeds, got {}",
+                self.evaluation.seeds
+            );
         }
         if self.agents.is_empty() {
             bail!("`agents`: expected at least one [[agents]] entry");
@@ -208,9 +213,15 @@ impl ExperimentConfig {
         for (i, a) in self.agents.iter().enumerate() {
             let at = format!("agents[{i}] ({})", a.name);
             if a.name.is_empty()
-                || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                || !a
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             {
-                bail!("`{at}.name`: expected letters, digits, '-', '_' or '.', got {:?}", a.name);
+                bail!(
+                    "`{at}.name`: expected letters, digits, '-', '_' or '.', got {:?}",
+                    a.name
+                );
             }
             if self.agents[..i].iter().any(|b| b.name == a.name) {
                 bail!("`{at}.name`: duplicate agent name {:?}", a.name);
@@ -248,14 +259,23 @@ impl ExperimentConfig {
                 t.validate().map_err(|e| anyhow!("`{at}.threshold`: {e}"))?;
             }
             if let Some(q) = &a.q_learning {
-                q.validate().map_err(|e| anyhow!("`{at}.q_learning`: {e}"))?;
+                q.validate()
+                    .map_err(|e| anyhow!("`{at}.q_learning`: {e}"))?;
             }
         }
-        if !self.agents.iter().any(|a| a.name == self.evaluation.baseline) {
+        if !self
+            .agents
+            .iter()
+            .any(|a| a.name == self.evaluation.baseline)
+        {
             bail!(
                 "`evaluation.baseline`: no agent named {:?} (agents: {})",
                 self.evaluation.baseline,
-                self.agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                self.agents
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         Ok(())
@@ -287,7 +307,9 @@ pub fn kebab(kind: AgentKind) -> &'static str {
 /// # Errors
 /// No `=`, an empty key, indexing a non-array or a missing array element.
 pub fn apply_override(doc: &mut toml::Value, spec: &str) -> Result<()> {
-    let (key, raw) = spec.split_once('=').ok_or_else(|| anyhow!("expected key.path=value"))?;
+    let (key, raw) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow!("expected key.path=value"))?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
         bail!("expected a dotted key like workload.peak_rps, got {key:?}");
@@ -307,12 +329,18 @@ pub fn apply_override(doc: &mut toml::Value, spec: &str) -> Result<()> {
                     .or_insert_with(|| toml::Value::Table(toml::map::Map::new()))
             }
             toml::Value::Array(a) => {
-                let idx: usize = part
-                    .parse()
-                    .map_err(|_| anyhow!("`{}` is an array: expected an index, got {part:?}", parts[..i].join(".")))?;
+                let idx: usize = part.parse().map_err(|_| {
+                    anyhow!(
+                        "`{}` is an array: expected an index, got {part:?}",
+                        parts[..i].join(".")
+                    )
+                })?;
                 let len = a.len();
                 let slot = a.get_mut(idx).ok_or_else(|| {
-                    anyhow!("`{}` has {len} elements, no index {idx}", parts[..i].join("."))
+                    anyhow!(
+                        "`{}` has {len} elements, no index {idx}",
+                        parts[..i].join(".")
+                    )
                 })?;
                 if last {
                     *slot = value;
@@ -329,7 +357,9 @@ pub fn apply_override(doc: &mut toml::Value, spec: &str) -> Result<()> {
 fn parse_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }

@@ -3,15 +3,15 @@
 //! benchmark.
 //!
 //! Modules:
-//! - [`config`]: experiment configs (TOML, `deny_unknown_fields`), `--set` overrides.
-//! - [`runner`]: training on the training window, evaluation over seeds (rayon).
-//! - [`cmd_run`]: `nimbusguard run`, writing every output file.
-//! - [`records`]: rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
-//! - [`stats`]: means, 95% confidence intervals and paired tests (statrs).
-//! - [`report`]: `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
-//! - [`plots`]: PNG plots (plotters).
-//! - [`cmd_hpa`]: `nimbusguard hpa CASES.json`.
-//! - [`bench`]: `nimbusguard bench`.
+//! - [`config`] — experiment configs (TOML, `deny_unknown_fields`), `--set` overrides.
+//! - [`runner`] — training on the training window, evaluation over seeds (rayon).
+//! - [`cmd_run`] — `nimbusguard run`, writing every output file.
+//! - [`records`] — rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
+//! - [`stats`] — means, 95% confidence intervals and paired tests (statrs).
+//! - [`report`] — `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
+//! - [`plots`] — PNG plots (plotters).
+//! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
+//! - [`bench`] — `nimbusguard bench`.
 //!
 //! ```
 //! use experiments::config::apply_override;

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "nimbusguard", version, about = "Research framework for Kubernetes autoscaling")]
+#[command(
+    name = "nimbusguard",
+    version,
+    about = "Research framework for Kubernetes autoscaling"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -61,13 +65,16 @@ fn main() -> ExitCode {
         threads: 0,
     });
     let result = match command {
-        Command::Run { config, set, out, threads } => {
-            experiments::cmd_run::execute(&config, &set, out.as_deref(), threads).map(|dir| {
-                let md = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
-                println!("{md}");
-                println!("Results written to {}", dir.display());
-            })
-        }
+        Command::Run {
+            config,
+            set,
+            out,
+            threads,
+        } => experiments::cmd_run::execute(&config, &set, out.as_deref(), threads).map(|dir| {
+            let md = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+            println!("{md}");
+            println!("Results written to {}", dir.display());
+        }),
         Command::Hpa { cases } => experiments::cmd_hpa::run(&cases),
         Command::Bench { json, seconds } => experiments::bench::run(json, seconds),
     };

@@ -61,7 +61,11 @@ pub fn traffic(cfg: &ExperimentConfig) -> Result<Traffic> {
         .build(&base, cfg.training.seed)
         .with_context(|| "while building the workload (section [workload])".to_string())?;
     let peak = w.train.peak().max(w.evaluation.peak()).max(1e-9);
-    Ok(Traffic { train: Arc::new(w.train), evaluation: Arc::new(w.evaluation), peak_rps: peak })
+    Ok(Traffic {
+        train: Arc::new(w.train),
+        evaluation: Arc::new(w.evaluation),
+        peak_rps: peak,
+    })
 }
 
 fn env_for(
@@ -70,10 +74,19 @@ fn env_for(
     traffic: Arc<RateSeries>,
     peak: f64,
 ) -> Result<ScalingEnv> {
-    let env_cfg = ScalingEnvConfig { cooldown_s: cfg.cooldown_s(spec), ..cfg.env.clone() };
-    ScalingEnv::new(env_cfg, cfg.scenario(), traffic, cfg.workload.arrivals, peak)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("while building the env for agent {}", spec.name))
+    let env_cfg = ScalingEnvConfig {
+        cooldown_s: cfg.cooldown_s(spec),
+        ..cfg.env.clone()
+    };
+    ScalingEnv::new(
+        env_cfg,
+        cfg.scenario(),
+        traffic,
+        cfg.workload.arrivals,
+        peak,
+    )
+    .map_err(|e| anyhow!("{e}"))
+    .with_context(|| format!("while building the env for agent {}", spec.name))
 }
 
 /// Trains every learned agent on the training window (sequentially; each is deterministic).
@@ -89,7 +102,8 @@ pub fn train(cfg: &ExperimentConfig, t: &Traffic) -> Result<(Trained, Vec<Traini
         tracing::info!(agent = %spec.name, config = ?qc, "training q-learning");
         let mut agent = QLearning::new(qc.clone(), env.action_space().n)
             .map_err(|e| anyhow!("agent {}: {e}", spec.name))?;
-        let bar = ProgressBar::new(qc.episodes as u64).with_style(style())
+        let bar = ProgressBar::new(qc.episodes as u64)
+            .with_style(style())
             .with_message(format!("train {}", spec.name));
         agent
             .train(&mut env, cfg.training.seed, |log| {
@@ -181,7 +195,13 @@ impl StepAgg {
 
     fn row(&self, agent: &str, seed: u64, tick_s: f64) -> TickRecord {
         let dur = f64::from(self.ticks.max(1)) * tick_s;
-        let w = |x: f64| if self.served > 0.0 { x / self.served } else { 0.0 };
+        let w = |x: f64| {
+            if self.served > 0.0 {
+                x / self.served
+            } else {
+                0.0
+            }
+        };
         TickRecord {
             agent: agent.to_string(),
             seed,
@@ -274,8 +294,9 @@ fn style() -> ProgressStyle {
 pub fn run(cfg: &ExperimentConfig, threads: usize) -> Result<RunOutput> {
     let t = traffic(cfg)?;
     let (trained, training) = train(cfg, &t)?;
-    let seeds: Vec<u64> =
-        (0..cfg.evaluation.seeds).map(|i| cfg.evaluation.first_seed + i).collect();
+    let seeds: Vec<u64> = (0..cfg.evaluation.seeds)
+        .map(|i| cfg.evaluation.first_seed + i)
+        .collect();
     let tasks: Vec<(&AgentSpec, u64, bool)> = cfg
         .agents
         .iter()
@@ -290,7 +311,9 @@ pub fn run(cfg: &ExperimentConfig, threads: usize) -> Result<RunOutput> {
         .num_threads(threads)
         .build()
         .context("cannot start the thread pool")?;
-    let bar = ProgressBar::new(tasks.len() as u64).with_style(style()).with_message("evaluate");
+    let bar = ProgressBar::new(tasks.len() as u64)
+        .with_style(style())
+        .with_message("evaluate");
     let results: Vec<Result<(EpisodeRecord, Vec<TickRecord>)>> = pool.install(|| {
         tasks
             .par_iter()
@@ -321,7 +344,8 @@ pub fn run(cfg: &ExperimentConfig, threads: usize) -> Result<RunOutput> {
 
 /// The output folder: `--out` or `results/<experiment>`.
 pub fn out_dir(cfg: &ExperimentConfig, out: Option<&Path>) -> PathBuf {
-    out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("results").join(&cfg.experiment))
+    out.map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("results").join(&cfg.experiment))
 }
 
 /// The env id every run logs.

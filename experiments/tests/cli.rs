@@ -42,8 +42,14 @@ fn run_err(args: &[&str]) -> String {
     let out = nimbusguard(args);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "nimbusguard {args:?} should fail");
-    assert!(!err.contains("panicked"), "nimbusguard {args:?} panicked:\n{err}");
-    assert!(err.starts_with("error: "), "no clear error for {args:?}:\n{err}");
+    assert!(
+        !err.contains("panicked"),
+        "nimbusguard {args:?} panicked:\n{err}"
+    );
+    assert!(
+        err.starts_with("error: "),
+        "no clear error for {args:?}:\n{err}"
+    );
     err
 }
 
@@ -56,7 +62,12 @@ fn results_do_not_depend_on_thread_count() {
     let (a, b) = (tmp("t1"), tmp("t2"));
     run_ok(&["run", s(&tiny()), "--threads", "1", "--out", s(&a)]);
     run_ok(&["run", s(&tiny()), "--threads", "2", "--out", s(&b)]);
-    for f in ["episodes.csv", "timeseries.csv", "training.csv", "policies/q.json"] {
+    for f in [
+        "episodes.csv",
+        "timeseries.csv",
+        "training.csv",
+        "policies/q.json",
+    ] {
         let x = std::fs::read(a.join(f)).unwrap();
         let y = std::fs::read(b.join(f)).unwrap();
         assert!(x == y, "{f} differs between --threads 1 and 2");
@@ -88,7 +99,9 @@ fn results_do_not_depend_on_thread_count() {
         }
     }
     let c = j["comparisons"].as_array().unwrap();
-    assert!(c.iter().any(|c| c["agent"] == "q" && c["baseline"] == "hpa"));
+    assert!(c
+        .iter()
+        .any(|c| c["agent"] == "q" && c["baseline"] == "hpa"));
     // 4 agents x 3 seeds, conservation in every row.
     let rows = std::fs::read_to_string(a.join("episodes.csv")).unwrap();
     let mut lines = rows.lines();
@@ -96,11 +109,18 @@ fn results_do_not_depend_on_thread_count() {
     let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
     let mut n = 0;
     for line in lines {
-        let f: Vec<f64> = line.split(',').skip(2).map(|x| x.parse().unwrap()).collect();
+        let f: Vec<f64> = line
+            .split(',')
+            .skip(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
         let g = |name: &str| f[col(name) - 2];
         let lhs = g("arrivals_total");
         let rhs = g("served_total") + g("dropped_total") + g("backlog_end");
-        assert!((lhs - rhs).abs() <= 1e-6 * lhs, "requests not conserved: {line}");
+        assert!(
+            (lhs - rhs).abs() <= 1e-6 * lhs,
+            "requests not conserved: {line}"
+        );
         n += 1;
     }
     assert_eq!(n, 12);
@@ -135,15 +155,38 @@ fn set_overrides_and_retargets_the_trace() {
 fn bad_configs_get_clear_errors() {
     let t = tiny();
     let cases: &[(&[&str], &str)] = &[
-        (&["--set", "workload.peek_rps=3"], "unknown field `peek_rps`"),
-        (&["--set", "pod.cpu_request_milli=0"], "pod.cpu_request_milli"),
-        (&["--set", "cluster.node_cpu_milli=0"], "cluster.node_cpu_milli"),
-        (&["--set", "deployment.min_replicas=9", "--set", "deployment.max_replicas=3"], "min_replicas"),
+        (
+            &["--set", "workload.peek_rps=3"],
+            "unknown field `peek_rps`",
+        ),
+        (
+            &["--set", "pod.cpu_request_milli=0"],
+            "pod.cpu_request_milli",
+        ),
+        (
+            &["--set", "cluster.node_cpu_milli=0"],
+            "cluster.node_cpu_milli",
+        ),
+        (
+            &[
+                "--set",
+                "deployment.min_replicas=9",
+                "--set",
+                "deployment.max_replicas=3",
+            ],
+            "min_replicas",
+        ),
         (&["--set", "workload.peak_rps=-5"], "workload.peak_rps"),
-        (&["--set", "workload.trace=datasets/missing.csv"], "missing.csv"),
+        (
+            &["--set", "workload.trace=datasets/missing.csv"],
+            "missing.csv",
+        ),
         (&["--set", "workload.start_s=99999999"], "empty"),
         (&["--set", "evaluation.seeds=1"], "evaluation.seeds"),
-        (&["--set", "evaluation.baseline=nobody"], "evaluation.baseline"),
+        (
+            &["--set", "evaluation.baseline=nobody"],
+            "evaluation.baseline",
+        ),
         (&["--set", "agents.0.kind=dqn-x"], "unknown variant"),
         (&["--set", "service.timeout_s=0"], "service.timeout_s"),
     ];
@@ -152,7 +195,10 @@ fn bad_configs_get_clear_errors() {
         let mut args = vec!["run", s(&t), "--out", s(&out)];
         args.extend_from_slice(extra);
         let err = run_err(&args);
-        assert!(err.contains(expect), "{extra:?}: expected {expect:?} in:\n{err}");
+        assert!(
+            err.contains(expect),
+            "{extra:?}: expected {expect:?} in:\n{err}"
+        );
     }
     let err = run_err(&["run", "no/such/config.toml"]);
     assert!(err.contains("no/such/config.toml"), "{err}");
@@ -165,7 +211,11 @@ fn bad_traces_get_errors_naming_file_and_line() {
         ("header.csv", "time,value\n0,1\n", ":1:"),
         ("nan.csv", "timestamp_s,value\n0,1\n60,NaN\n", ":3:"),
         ("negative.csv", "timestamp_s,value\n0,1\n60,-2\n", ":3:"),
-        ("backwards.csv", "timestamp_s,value\n0,1\n120,2\n60,3\n", ":4:"),
+        (
+            "backwards.csv",
+            "timestamp_s,value\n0,1\n120,2\n60,3\n",
+            ":4:",
+        ),
         ("empty.csv", "", "empty"),
     ];
     for (name, text, expect) in cases {
@@ -184,7 +234,10 @@ fn bad_traces_get_errors_naming_file_and_line() {
             "workload.start_s=0",
         ]);
         assert!(err.contains(name), "{name}: file not named:\n{err}");
-        assert!(err.contains(expect), "{name}: expected {expect:?} in:\n{err}");
+        assert!(
+            err.contains(expect),
+            "{name}: expected {expect:?} in:\n{err}"
+        );
     }
 }
 
@@ -192,8 +245,13 @@ fn bad_traces_get_errors_naming_file_and_line() {
 fn unknown_key_in_config_file_is_rejected() {
     let dir = tmp("cfg");
     let p = dir.join("x.toml");
-    let text = std::fs::read_to_string(tiny()).unwrap().replace("[evaluation]", "[evaluation]\nseedz = 3");
+    let text = std::fs::read_to_string(tiny())
+        .unwrap()
+        .replace("[evaluation]", "[evaluation]\nseedz = 3");
     std::fs::write(&p, text).unwrap();
     let err = run_err(&["run", s(&p), "--out", s(&dir.join("o"))]);
-    assert!(err.contains("unknown field `seedz`") && err.contains("x.toml"), "{err}");
+    assert!(
+        err.contains("unknown field `seedz`") && err.contains("x.toml"),
+        "{err}"
+    );
 }

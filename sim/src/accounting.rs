@@ -121,9 +121,15 @@ impl EpisodeStats {
     /// The summary figures (latency quantiles from whichever mode recorded latencies).
     pub fn summary(&self) -> EpisodeSummary {
         let (p95, p99) = if self.request_latency.count() > 0 {
-            (self.request_latency.quantile(0.95), self.request_latency.quantile(0.99))
+            (
+                self.request_latency.quantile(0.95),
+                self.request_latency.quantile(0.99),
+            )
         } else {
-            (self.fluid_latency.quantile(0.95), self.fluid_latency.quantile(0.99))
+            (
+                self.fluid_latency.quantile(0.95),
+                self.fluid_latency.quantile(0.99),
+            )
         };
         let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
         EpisodeSummary {

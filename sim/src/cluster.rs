@@ -148,7 +148,16 @@ impl Pod {
     /// ReplicaSet deletion rank: lower is deleted first. Kubernetes' `ActivePods` order:
     /// unscheduled before scheduled, Pending before Running, not Ready before Ready, Ready for
     /// a shorter time first, more restarts first, newer first.
-    pub fn deletion_key(&self) -> (u8, u8, u8, std::cmp::Reverse<SimTime>, std::cmp::Reverse<u32>, std::cmp::Reverse<u64>) {
+    pub fn deletion_key(
+        &self,
+    ) -> (
+        u8,
+        u8,
+        u8,
+        std::cmp::Reverse<SimTime>,
+        std::cmp::Reverse<u32>,
+        std::cmp::Reverse<u64>,
+    ) {
         use std::cmp::Reverse;
         (
             u8::from(self.node.is_some()),
@@ -205,7 +214,13 @@ mod tests {
     use super::*;
 
     fn node(cpu: u64, used: u64) -> Node {
-        Node { cpu_milli: cpu, memory_bytes: 1 << 30, cpu_used_milli: used, memory_used_bytes: 0, failed: false }
+        Node {
+            cpu_milli: cpu,
+            memory_bytes: 1 << 30,
+            cpu_used_milli: used,
+            memory_used_bytes: 0,
+            failed: false,
+        }
     }
 
     #[test]

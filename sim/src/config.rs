@@ -128,7 +128,11 @@ pub struct DeploymentConfig {
 
 impl Default for DeploymentConfig {
     fn default() -> Self {
-        Self { initial_replicas: 2, min_replicas: 1, max_replicas: 50 }
+        Self {
+            initial_replicas: 2,
+            min_replicas: 1,
+            max_replicas: 50,
+        }
     }
 }
 
@@ -213,7 +217,11 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { resolution_s: 15.0, window_s: 60.0, scrape_interval_s: 15.0 }
+        Self {
+            resolution_s: 15.0,
+            window_s: 60.0,
+            scrape_interval_s: 15.0,
+        }
     }
 }
 
@@ -238,7 +246,10 @@ fn positive(field: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(Error::config(field, format!("expected a finite number > 0, got {v}")))
+        Err(Error::config(
+            field,
+            format!("expected a finite number > 0, got {v}"),
+        ))
     }
 }
 
@@ -246,7 +257,10 @@ fn non_negative(field: &str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(Error::config(field, format!("expected a finite number >= 0, got {v}")))
+        Err(Error::config(
+            field,
+            format!("expected a finite number >= 0, got {v}"),
+        ))
     }
 }
 
@@ -283,11 +297,20 @@ impl Scenario {
         if c.max_nodes < c.nodes {
             return Err(Error::config(
                 "cluster.max_nodes",
-                format!("expected >= cluster.nodes ({}), got {}", c.nodes, c.max_nodes),
+                format!(
+                    "expected >= cluster.nodes ({}), got {}",
+                    c.nodes, c.max_nodes
+                ),
             ));
         }
-        non_negative("cluster.node_provisioning_delay_s", c.node_provisioning_delay_s)?;
-        non_negative("cluster.node_failure_rate_per_hour", c.node_failure_rate_per_hour)?;
+        non_negative(
+            "cluster.node_provisioning_delay_s",
+            c.node_provisioning_delay_s,
+        )?;
+        non_negative(
+            "cluster.node_failure_rate_per_hour",
+            c.node_failure_rate_per_hour,
+        )?;
         positive("cluster.node_recovery_s", c.node_recovery_s)?;
         let p = &self.pod;
         nonzero("pod.cpu_request_milli", p.cpu_request_milli)?;
@@ -347,13 +370,19 @@ impl Scenario {
         let s = &self.service;
         positive("service.tick_s", s.tick_s)?;
         if (s.tick_s * 1000.0).fract() != 0.0 {
-            return Err(Error::config("service.tick_s", "expected a whole number of milliseconds"));
+            return Err(Error::config(
+                "service.tick_s",
+                "expected a whole number of milliseconds",
+            ));
         }
         positive("service.cpu_per_request_ms", s.cpu_per_request_ms)?;
         positive("service.timeout_s", s.timeout_s)?;
         positive("service.slo_p95_ms", s.slo_p95_ms)?;
         if !(0.0..=1.0).contains(&s.slo_max_dropped_ratio) {
-            return Err(Error::config("service.slo_max_dropped_ratio", "expected a value in [0, 1]"));
+            return Err(Error::config(
+                "service.slo_max_dropped_ratio",
+                "expected a value in [0, 1]",
+            ));
         }
         let m = &self.metrics;
         for (f, v) in [
@@ -365,7 +394,10 @@ impl Scenario {
             if v < s.tick_s {
                 return Err(Error::config(
                     f,
-                    format!("expected at least one tick (service.tick_s = {}), got {v}", s.tick_s),
+                    format!(
+                        "expected at least one tick (service.tick_s = {}), got {v}",
+                        s.tick_s
+                    ),
                 ));
             }
         }
@@ -380,15 +412,21 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_unknown_keys_rejected() {
         Scenario::default().validate().unwrap();
-        let e = Scenario::from_toml("[pod]\ncpu_request = 3\n").unwrap_err().to_string();
+        let e = Scenario::from_toml("[pod]\ncpu_request = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `cpu_request`"), "{e}");
         let e = Scenario::from_toml("[deployment]\nmin_replicas = 5\nmax_replicas = 2\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("deployment.min_replicas"), "{e}");
-        let e = Scenario::from_toml("[pod]\ncpu_request_milli = 0\n").unwrap_err().to_string();
+        let e = Scenario::from_toml("[pod]\ncpu_request_milli = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pod.cpu_request_milli"), "{e}");
-        let e = Scenario::from_toml("[service]\ntimeout_s = -1.0\n").unwrap_err().to_string();
+        let e = Scenario::from_toml("[service]\ntimeout_s = -1.0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("service.timeout_s"), "{e}");
     }
 }

@@ -175,7 +175,10 @@ impl Simulation {
         for _ in 0..sim.desired {
             let mut pod = Pod::new(sim.next_pod_id, window_ticks);
             sim.next_pod_id += 1;
-            let req = (scenario.pod.cpu_request_milli, scenario.pod.memory_request_bytes);
+            let req = (
+                scenario.pod.cpu_request_milli,
+                scenario.pod.memory_request_bytes,
+            );
             if let Some(n) = pick_node(&sim.nodes, req.0, req.1) {
                 sim.nodes[n].cpu_used_milli += req.0;
                 sim.nodes[n].memory_used_bytes += req.1;
@@ -366,7 +369,10 @@ impl Simulation {
                         i += 1;
                     }
                 }
-                self.queue.push(self.now + secs(self.sc.cluster.node_recovery_s), Event::NodeRecovered { node });
+                self.queue.push(
+                    self.now + secs(self.sc.cluster.node_recovery_s),
+                    Event::NodeRecovered { node },
+                );
                 self.reconcile();
             }
             Event::NodeRecovered { node } => {
@@ -392,18 +398,25 @@ impl Simulation {
         let live = self.pods.iter().filter(|p| p.live()).count() as u32;
         if live < self.desired {
             for _ in live..self.desired {
-                self.pods.push(Pod::new(self.next_pod_id, self.window_ticks));
+                self.pods
+                    .push(Pod::new(self.next_pod_id, self.window_ticks));
                 self.next_pod_id += 1;
             }
             self.schedule_pass();
         } else if live > self.desired {
-            let mut order: Vec<usize> = (0..self.pods.len()).filter(|&i| self.pods[i].live()).collect();
+            let mut order: Vec<usize> = (0..self.pods.len())
+                .filter(|&i| self.pods[i].live())
+                .collect();
             order.sort_by_key(|&i| self.pods[i].deletion_key());
-            let mut victims: Vec<u64> =
-                order[..(live - self.desired) as usize].iter().map(|&i| self.pods[i].id).collect();
+            let mut victims: Vec<u64> = order[..(live - self.desired) as usize]
+                .iter()
+                .map(|&i| self.pods[i].id)
+                .collect();
             victims.sort_unstable();
             for id in victims {
-                let Ok(i) = self.pods.binary_search_by_key(&id, |p| p.id) else { continue };
+                let Ok(i) = self.pods.binary_search_by_key(&id, |p| p.id) else {
+                    continue;
+                };
                 if self.pods[i].node.is_none() {
                     self.pods.remove(i);
                 } else {
@@ -425,7 +438,10 @@ impl Simulation {
 
     /// Binds unscheduled pods to nodes (oldest first); asks for a node when one does not fit.
     fn schedule_pass(&mut self) {
-        let (cpu, mem) = (self.sc.pod.cpu_request_milli, self.sc.pod.memory_request_bytes);
+        let (cpu, mem) = (
+            self.sc.pod.cpu_request_milli,
+            self.sc.pod.memory_request_bytes,
+        );
         for i in 0..self.pods.len() {
             if self.pods[i].lifecycle != Lifecycle::Unscheduled {
                 continue;
@@ -439,7 +455,10 @@ impl Simulation {
                     p.node = Some(n);
                     p.lifecycle = Lifecycle::Starting;
                     p.start_time = Some(self.now);
-                    let ev = Event::ContainerStarted { pod: p.id, incarnation: p.incarnation };
+                    let ev = Event::ContainerStarted {
+                        pod: p.id,
+                        incarnation: p.incarnation,
+                    };
                     self.queue.push(self.now + delay, ev);
                 }
                 None => {
@@ -456,7 +475,10 @@ impl Simulation {
     }
 
     fn startup_delay(&mut self) -> Duration {
-        let (m, s) = (self.sc.pod.startup_delay_mean_s, self.sc.pod.startup_delay_std_s);
+        let (m, s) = (
+            self.sc.pod.startup_delay_mean_s,
+            self.sc.pod.startup_delay_std_s,
+        );
         if m <= 0.0 {
             return Duration::ZERO;
         }
@@ -478,29 +500,48 @@ impl Simulation {
         p.container_started = Some(now);
         p.memory_bytes = base;
         p.clear_usage();
-        self.queue.push(ready_at, Event::PodReady { pod: p.id, incarnation: p.incarnation });
+        self.queue.push(
+            ready_at,
+            Event::PodReady {
+                pod: p.id,
+                incarnation: p.incarnation,
+            },
+        );
         self.schedule_crash(i);
     }
 
     fn schedule_crash(&mut self, i: usize) {
         let rate = self.sc.pod.crash_rate_per_hour / 3600.0;
         if rate > 0.0 {
-            let dt = Exp::new(rate).expect("positive rate").sample(&mut self.rng_failure);
+            let dt = Exp::new(rate)
+                .expect("positive rate")
+                .sample(&mut self.rng_failure);
             let p = &self.pods[i];
-            self.queue.push(self.now + secs(dt), Event::PodCrashed { pod: p.id, incarnation: p.incarnation });
+            self.queue.push(
+                self.now + secs(dt),
+                Event::PodCrashed {
+                    pod: p.id,
+                    incarnation: p.incarnation,
+                },
+            );
         }
     }
 
     fn schedule_node_failure(&mut self, node: usize) {
         let rate = self.sc.cluster.node_failure_rate_per_hour / 3600.0;
         if rate > 0.0 {
-            let dt = Exp::new(rate).expect("positive rate").sample(&mut self.rng_failure);
-            self.queue.push(self.now + secs(dt), Event::NodeFailed { node });
+            let dt = Exp::new(rate)
+                .expect("positive rate")
+                .sample(&mut self.rng_failure);
+            self.queue
+                .push(self.now + secs(dt), Event::NodeFailed { node });
         }
     }
 
     fn crash(&mut self, i: usize) {
-        let backoff = (self.sc.pod.restart_backoff_s * 2f64.powi(self.pods[i].crashes.min(16) as i32)).min(300.0);
+        let backoff = (self.sc.pod.restart_backoff_s
+            * 2f64.powi(self.pods[i].crashes.min(16) as i32))
+        .min(300.0);
         let now = self.now;
         let p = &mut self.pods[i];
         if p.ready {
@@ -515,7 +556,10 @@ impl Simulation {
         p.queue.clear();
         p.free_at_s = 0.0;
         self.tick_dropped += lost;
-        let ev = Event::ContainerRestarted { pod: p.id, incarnation: p.incarnation };
+        let ev = Event::ContainerRestarted {
+            pod: p.id,
+            incarnation: p.incarnation,
+        };
         self.queue.push(now + secs(backoff), ev);
         self.serving_dirty = true;
     }
@@ -536,7 +580,8 @@ impl Simulation {
     pub(crate) fn refresh_serving(&mut self) {
         if self.serving_dirty {
             self.serving.clear();
-            self.serving.extend((0..self.pods.len()).filter(|&i| self.pods[i].serving()));
+            self.serving
+                .extend((0..self.pods.len()).filter(|&i| self.pods[i].serving()));
             self.serving_dirty = false;
         }
     }
@@ -568,14 +613,21 @@ impl Simulation {
             p95: if w > 0.0 { a.w95 / w } else { 0.0 },
             p99: if w > 0.0 { a.w99 / w } else { 0.0 },
             queue: self.backlog(),
-            dropped_ratio: if a.arrivals > 0.0 { a.dropped / a.arrivals } else { 0.0 },
+            dropped_ratio: if a.arrivals > 0.0 {
+                a.dropped / a.arrivals
+            } else {
+                0.0
+            },
         };
         self.scrape_acc = ScrapeAcc::default();
     }
 
     /// Fills `state` with what a controller sees now (no reallocation once warmed up).
     pub fn observe_into(&self, state: &mut ClusterState) {
-        let (cpu, mem) = (self.sc.pod.cpu_request_milli, self.sc.pod.memory_request_bytes);
+        let (cpu, mem) = (
+            self.sc.pod.cpu_request_milli,
+            self.sc.pod.memory_request_bytes,
+        );
         state.time = self.now;
         state.desired_replicas = self.desired;
         state.pods.clear();

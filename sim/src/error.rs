@@ -54,6 +54,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Builds [`Error::InvalidConfig`].
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidConfig { field: field.into(), message: message.into() }
+        Error::InvalidConfig {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

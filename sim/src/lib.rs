@@ -11,16 +11,16 @@
 //! for bit, on any number of threads.
 //!
 //! Modules:
-//! - [`config`]: the scenario (cluster, pod template, Deployment, service, metrics), validated.
-//! - [`trace`]: loading `timestamp_s,value` traces, gap policy, resampling, windows, scaling.
-//! - [`workload`]: the workload config (trace or synthetic pattern) and train/evaluation windows.
-//! - [`engine`]: [`Simulation`], the event loop, pods' lifecycle, ReplicaSet, metrics pipeline.
-//! - [`service`]: the `fluid` and `request` service models and per-tick accounting.
-//! - [`queueing`]: GI/M/1 formulas and latency distributions behind the fluid model.
-//! - [`cluster`]: nodes, pods, the scheduler's placement and the ReplicaSet's deletion order.
-//! - [`event`]: the closed [`event::Event`] enum and the event queue.
-//! - [`accounting`]: [`TickStats`], [`EpisodeStats`], [`EpisodeSummary`].
-//! - [`state`]: the shared vocabulary: [`ClusterState`], [`PodView`], [`ScaleDecision`].
+//! - [`config`] — the scenario (cluster, pod template, Deployment, service, metrics), validated.
+//! - [`trace`] — loading `timestamp_s,value` traces, gap policy, resampling, windows, scaling.
+//! - [`workload`] — the workload config (trace or synthetic pattern) and train/evaluation windows.
+//! - [`engine`] — [`Simulation`], the event loop, pods' lifecycle, ReplicaSet, metrics pipeline.
+//! - [`service`] — the `fluid` and `request` service models and per-tick accounting.
+//! - [`queueing`] — GI/M/1 formulas and latency distributions behind the fluid model.
+//! - [`cluster`] — nodes, pods, the scheduler's placement and the ReplicaSet's deletion order.
+//! - [`event`] — the closed [`event::Event`] enum and the event queue.
+//! - [`accounting`] — [`TickStats`], [`EpisodeStats`], [`EpisodeSummary`].
+//! - [`state`] — the shared vocabulary: [`ClusterState`], [`PodView`], [`ScaleDecision`].
 //! - [`time`], [`rng`], [`error`].
 //!
 //! ```

@@ -112,7 +112,13 @@ fn quantile_of<I: Iterator<Item = (f64, f64, f64)> + Clone>(parts: I, q: f64) ->
     let cdf = |x: f64| -> f64 {
         parts
             .clone()
-            .map(|(m, w, th)| if x > w { m * (1.0 - (-th * (x - w)).exp()) } else { 0.0 })
+            .map(|(m, w, th)| {
+                if x > w {
+                    m * (1.0 - (-th * (x - w)).exp())
+                } else {
+                    0.0
+                }
+            })
             .sum::<f64>()
             / total
     };
@@ -159,7 +165,12 @@ impl EpisodeLatency {
 
     /// The `q`-quantile over everything added, seconds (0 if empty).
     pub fn quantile(&self, q: f64) -> f64 {
-        quantile_of(self.buckets.values().map(|&(m, mw, mt)| (m, mw / m, mt / m)), q)
+        quantile_of(
+            self.buckets
+                .values()
+                .map(|&(m, mw, mt)| (m, mw / m, mt / m)),
+            q,
+        )
     }
 
     /// Forgets everything.
@@ -181,14 +192,21 @@ const H_RATIO_LN: f64 = 0.004_987_541_511_038_968; // ln(1.005)
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        Self { counts: vec![0; 4000], total: 0 }
+        Self {
+            counts: vec![0; 4000],
+            total: 0,
+        }
     }
 }
 
 impl LatencyHistogram {
     /// Records one latency of `x` seconds.
     pub fn record(&mut self, x: f64) {
-        let i = if x <= H_MIN_S { 0 } else { ((x / H_MIN_S).ln() / H_RATIO_LN) as usize + 1 };
+        let i = if x <= H_MIN_S {
+            0
+        } else {
+            ((x / H_MIN_S).ln() / H_RATIO_LN) as usize + 1
+        };
         let i = i.min(self.counts.len() - 1);
         self.counts[i] += 1;
         self.total += 1;

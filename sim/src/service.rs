@@ -96,7 +96,10 @@ impl Simulation {
     }
 
     fn pod_running(&self, i: usize) -> bool {
-        matches!(self.pods[i].lifecycle, Lifecycle::Running | Lifecycle::Terminating)
+        matches!(
+            self.pods[i].lifecycle,
+            Lifecycle::Running | Lifecycle::Terminating
+        )
     }
 
     fn fluid_tick(&mut self) -> crate::TickStats {
@@ -104,7 +107,10 @@ impl Simulation {
         let t1 = self.now.as_secs_f64();
         let t0 = t1 - dt;
         let timeout = self.sc.service.timeout_s;
-        let mu = self.sc.service.pod_service_rate(self.sc.pod.cpu_limit_milli);
+        let mu = self
+            .sc
+            .service
+            .pod_service_rate(self.sc.pod.cpu_limit_milli);
         let rate = self.traffic.rate_at(SimTime::from_secs_f64(t0));
         let arrivals = fluid_arrivals(
             &mut self.rng_traffic,
@@ -148,7 +154,11 @@ impl Simulation {
         let theta_min = 100f64.ln() / timeout;
         // The per-pod queue's steady state follows the offered rate, not this tick's Poisson
         // count: GI/M/1 latency is convex in rho, so per-tick counts would overstate it.
-        let rho = if cap > 0.0 { (rate * dt).min(cap) / cap } else { 0.0 };
+        let rho = if cap > 0.0 {
+            (rate * dt).min(cap) / cap
+        } else {
+            0.0
+        };
         let theta = if backlog > 0.0 {
             mu
         } else {
@@ -183,14 +193,23 @@ impl Simulation {
                 self.mixture.push(m, w, theta);
                 self.stats.fluid_latency.add(m, w, theta);
             }
-            (p50, p95, p99) = (self.mixture.quantile(0.5), self.mixture.quantile(0.95), self.mixture.quantile(0.99));
+            (p50, p95, p99) = (
+                self.mixture.quantile(0.5),
+                self.mixture.quantile(0.95),
+                self.mixture.quantile(0.99),
+            );
         }
-        let mean_wait = if served > 0.0 { self.waits.iter().map(|w| w.0 * w.1).sum::<f64>() / served } else { 0.0 };
+        let mean_wait = if served > 0.0 {
+            self.waits.iter().map(|w| w.0 * w.1).sum::<f64>() / served
+        } else {
+            0.0
+        };
         // CPU and memory per pod.
         let per_pod_rate = if n > 0 { served / n as f64 / dt } else { 0.0 };
         let serve_cpu = per_pod_rate * self.sc.service.cpu_per_request_ms;
         let inflight = per_pod_rate * (mean_wait + 1.0 / theta);
-        let mem = self.sc.pod.memory_base_bytes as f64 + inflight * self.sc.pod.memory_per_inflight_bytes as f64;
+        let mem = self.sc.pod.memory_base_bytes as f64
+            + inflight * self.sc.pod.memory_per_inflight_bytes as f64;
         let (mut used, mut ready_used, mut ready_req) = (0.0, 0.0, 0.0);
         let req = self.sc.pod.cpu_request_milli as f64;
         for i in 0..self.pods.len() {
@@ -202,7 +221,11 @@ impl Simulation {
             let idx = self.ring_slot;
             let p = &mut self.pods[i];
             p.record_usage(idx, u);
-            p.memory_bytes = if serving { mem as u64 } else { self.sc.pod.memory_base_bytes };
+            p.memory_bytes = if serving {
+                mem as u64
+            } else {
+                self.sc.pod.memory_base_bytes
+            };
             used += u;
             if serving {
                 ready_used += u;
@@ -215,7 +238,11 @@ impl Simulation {
             dropped,
             backlog,
             cpu_used_milli: used,
-            cpu_utilization: if ready_req > 0.0 { ready_used / ready_req } else { 0.0 },
+            cpu_utilization: if ready_req > 0.0 {
+                ready_used / ready_req
+            } else {
+                0.0
+            },
             p50_latency_ms: if served > 0.0 { p50 * 1000.0 } else { 0.0 },
             p95_latency_ms: if served > 0.0 { p95 * 1000.0 } else { 0.0 },
             p99_latency_ms: if served > 0.0 { p99 * 1000.0 } else { 0.0 },
@@ -255,7 +282,9 @@ impl Simulation {
 
     /// One request arrives (request mode).
     pub(crate) fn request_arrival(&mut self) {
-        let Some(a) = self.arrival_times.pop_front() else { return };
+        let Some(a) = self.arrival_times.pop_front() else {
+            return;
+        };
         self.tick_arrivals += 1.0;
         self.refresh_serving();
         let n = self.serving.len();
@@ -291,7 +320,8 @@ impl Simulation {
         let t0 = t1 - dt;
         let limit = self.sc.pod.cpu_limit_milli as f64;
         let req = self.sc.pod.cpu_request_milli as f64;
-        let (mut served, mut backlog, mut used, mut ready_used, mut ready_req) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut served, mut backlog, mut used, mut ready_used, mut ready_req) =
+            (0.0, 0.0, 0.0, 0.0, 0.0);
         for i in 0..self.pods.len() {
             let running = self.pod_running(i);
             let overhead = if running { self.overhead_cpu(i) } else { 0.0 };
@@ -337,7 +367,11 @@ impl Simulation {
             dropped,
             backlog,
             cpu_used_milli: used,
-            cpu_utilization: if ready_req > 0.0 { ready_used / ready_req } else { 0.0 },
+            cpu_utilization: if ready_req > 0.0 {
+                ready_used / ready_req
+            } else {
+                0.0
+            },
             p50_latency_ms: p50 * 1000.0,
             p95_latency_ms: p95 * 1000.0,
             p99_latency_ms: p99 * 1000.0,

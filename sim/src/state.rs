@@ -132,6 +132,9 @@ pub struct ScaleDecision {
 impl ScaleDecision {
     /// A decision with a static reason (no allocation).
     pub fn new(desired_replicas: u32, reason: &'static str) -> Self {
-        Self { desired_replicas, reason: Cow::Borrowed(reason) }
+        Self {
+            desired_replicas,
+            reason: Cow::Borrowed(reason),
+        }
     }
 }

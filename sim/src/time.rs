@@ -11,7 +11,17 @@ use std::time::Duration;
 ///
 /// Ordering is total; arithmetic saturates at zero when subtracting a later time.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub struct SimTime(pub u64);
 
@@ -92,7 +102,10 @@ mod tests {
         assert_eq!(t.as_millis(), 15_250);
         assert_eq!(t - SimTime::from_secs(15), Duration::from_millis(250));
         // Subtracting a later time saturates rather than wrapping.
-        assert_eq!(SimTime::from_secs(1) - SimTime::from_secs(2), Duration::ZERO);
+        assert_eq!(
+            SimTime::from_secs(1) - SimTime::from_secs(2),
+            Duration::ZERO
+        );
         assert_eq!(SimTime::from_secs_f64(1.2345).as_millis(), 1235);
     }
 }

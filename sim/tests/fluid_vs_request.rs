@@ -21,7 +21,10 @@ fn run(mode: ServiceMode, replicas: u32, rps: f64, seed: u64) -> EpisodeSummary 
     sc.deployment.initial_replicas = replicas;
     sc.deployment.min_replicas = replicas;
     sc.deployment.max_replicas = replicas;
-    let traffic = Arc::new(RateSeries { step_s: 60.0, values: vec![rps; 60] });
+    let traffic = Arc::new(RateSeries {
+        step_s: 60.0,
+        values: vec![rps; 60],
+    });
     let mut sim = Simulation::new(&sc, traffic, Arrivals::Poisson, seed).unwrap();
     sim.advance(Duration::from_secs(3600), |_| {});
     sim.summary()
@@ -31,7 +34,17 @@ fn run(mode: ServiceMode, replicas: u32, rps: f64, seed: u64) -> EpisodeSummary 
 fn fluid_matches_request_mode_on_steady_loads() {
     let mut report = String::new();
     let mut failures = Vec::new();
-    let cases = [(4, 0.2), (4, 0.5), (4, 0.7), (4, 0.85), (4, 1.1), (4, 1.5), (1, 0.6), (12, 0.8), (12, 1.3)];
+    let cases = [
+        (4, 0.2),
+        (4, 0.5),
+        (4, 0.7),
+        (4, 0.85),
+        (4, 1.1),
+        (4, 1.5),
+        (1, 0.6),
+        (12, 0.8),
+        (12, 1.3),
+    ];
     for (replicas, rho) in cases {
         // Each pod serves 50 req/s (1000 millicores / 20 ms).
         let rps = rho * 50.0 * f64::from(replicas);
@@ -49,5 +62,8 @@ fn fluid_matches_request_mode_on_steady_loads() {
         }
     }
     eprintln!("{report}");
-    assert!(failures.is_empty(), "fluid and request disagree at (pods, rho) {failures:?}:\n{report}");
+    assert!(
+        failures.is_empty(),
+        "fluid and request disagree at (pods, rho) {failures:?}:\n{report}"
+    );
 }

@@ -11,7 +11,10 @@ use sim::workload::Arrivals;
 use sim::{PodPhase, Scenario, Simulation, TickStats};
 
 fn constant(rps: f64, minutes: usize) -> Arc<RateSeries> {
-    Arc::new(RateSeries { step_s: 60.0, values: vec![rps; minutes] })
+    Arc::new(RateSeries {
+        step_s: 60.0,
+        values: vec![rps; minutes],
+    })
 }
 
 fn fixed(replicas: u32) -> Scenario {
@@ -66,8 +69,10 @@ fn hand_computed_overload() {
 fn run_ticks(mode: ServiceMode, seed: u64) -> Vec<TickStats> {
     let mut sc = fixed(2);
     sc.service.mode = mode;
-    let traffic =
-        Arc::new(RateSeries { step_s: 60.0, values: vec![30.0, 90.0, 150.0, 20.0, 60.0] });
+    let traffic = Arc::new(RateSeries {
+        step_s: 60.0,
+        values: vec![30.0, 90.0, 150.0, 20.0, 60.0],
+    });
     let mut sim = Simulation::new(&sc, traffic, Arrivals::Poisson, seed).unwrap();
     let mut ticks = Vec::new();
     let mut k = 0;
