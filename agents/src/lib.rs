@@ -1,5 +1,56 @@
-//! placeholder, module map written at integration
+//! `agents`: autoscalers that run unchanged in the simulator and (later) on a live cluster.
+//! Every agent turns a [`sim::ClusterState`] into a [`sim::ScaleDecision`] through the
+//! synchronous, I/O-free [`Autoscaler`] trait; learned agents also implement [`Policy`] over the
+//! encoded observation of `envs`, and [`PolicyAutoscaler`] adapts one to the other with the
+//! same [`envs::ObsEncoder`] and [`envs::ActionMap`] the environment uses.
+//!
+//! Modules:
+//! - [`autoscaler`] — the [`Autoscaler`] and [`Policy`] traits, [`PolicyAutoscaler`].
+//! - [`hpa`] — the Kubernetes HorizontalPodAutoscaler algorithm and its reference-case harness.
+//! - [`baselines`] — [`baselines::StaticReplicas`] and the [`baselines::ThresholdRule`].
+//! - [`tabular_q`] — tabular Q-learning (seed parameters), with save and load.
+//!
+//! ```
+//! use agents::hpa::{Hpa, HpaConfig};
+//! use agents::Autoscaler;
+//! use sim::{PodPhase, PodView, ClusterState, SimTime};
+//!
+//! // Three Ready pods requesting 500 millicores each, using 525 (105%) for the last minute.
+//! let pod = |id| PodView {
+//!     id, phase: PodPhase::Running, ready: true,
+//!     ready_last_transition: Some(SimTime::ZERO), start_time: Some(SimTime::ZERO),
+//!     deleting: false, cpu_request_milli: 500, memory_request_bytes: 1 << 28,
+//!     cpu_usage_milli: Some(525), memory_usage_bytes: Some(1 << 27),
+//!     metric_timestamp: Some(SimTime::from_secs(600)), metric_window_s: 60,
+//! };
+//! let state = ClusterState {
+//!     time: SimTime::from_secs(600), desired_replicas: 3, status_replicas: 3,
+//!     ready_replicas: 3, pods: vec![pod(1), pod(2), pod(3)], ..Default::default()
+//! };
+//! let mut hpa = Hpa::new(HpaConfig::default()).unwrap();
+//! // Utilization 105% against a 70% target: ratio 1.5, ceil(1.5 x 3) = 5 replicas.
+//! assert_eq!(hpa.decide(&state).desired_replicas, 5);
+//! ```
+
 pub mod autoscaler;
 pub mod baselines;
 pub mod hpa;
 pub mod tabular_q;
+
+pub use autoscaler::{Autoscaler, Policy, PolicyAutoscaler};
+
+/// Any error of this crate's agents, for callers that handle them alike. Each agent module
+/// keeps its own precise error type; none of them is raised while deciding (decisions never
+/// fail), only when building an agent from a config or loading a saved one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An HPA config or reference case is invalid, or the controller's computation failed.
+    #[error(transparent)]
+    Hpa(#[from] hpa::HpaError),
+    /// A threshold rule's config is invalid.
+    #[error(transparent)]
+    Threshold(#[from] baselines::ThresholdConfigError),
+    /// A Q-learning config, training run or saved table is invalid.
+    #[error(transparent)]
+    QLearning(#[from] tabular_q::QLearningError),
+}

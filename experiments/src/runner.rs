@@ -74,10 +74,14 @@ fn env_for(
     traffic: Arc<RateSeries>,
     peak: f64,
 ) -> Result<ScalingEnv> {
-    let env_cfg = ScalingEnvConfig {
+    let mut env_cfg = ScalingEnvConfig {
         cooldown_s: cfg.cooldown_s(spec),
         ..cfg.env.clone()
     };
+    if let Some(h) = &spec.hpa {
+        // The HPA decides once per sync period.
+        env_cfg.decision_interval_s = h.sync_period_s as f64;
+    }
     ScalingEnv::new(
         env_cfg,
         cfg.scenario(),
