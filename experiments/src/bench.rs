@@ -121,12 +121,7 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
     // Growth with cluster size.
     let mut scaling = Vec::new();
     for pods in [10u32, 100, 1000] {
-        let mut sc = Scenario::default();
-        sc.deployment.initial_replicas = pods;
-        sc.deployment.min_replicas = pods;
-        sc.deployment.max_replicas = pods;
-        sc.cluster.nodes = pods.div_ceil(8) + 1;
-        sc.cluster.max_nodes = sc.cluster.nodes;
+        let sc = Scenario::default().with_fixed_replicas(pods);
         let rate = 0.6 * 50.0 * f64::from(pods);
         let traffic = Arc::new(RateSeries {
             step_s: 60.0,

@@ -27,13 +27,7 @@ fn diurnal_day() -> Arc<RateSeries> {
 }
 
 fn fixed(pods: u32) -> Scenario {
-    let mut sc = Scenario::default();
-    sc.deployment.initial_replicas = pods;
-    sc.deployment.min_replicas = pods;
-    sc.deployment.max_replicas = pods;
-    sc.cluster.nodes = pods.div_ceil(8) + 1;
-    sc.cluster.max_nodes = sc.cluster.nodes;
-    sc
+    Scenario::default().with_fixed_replicas(pods)
 }
 
 fn run(sc: &Scenario, traffic: Arc<RateSeries>) -> f64 {

@@ -273,6 +273,22 @@ fn nonzero(field: &str, v: u64) -> Result<()> {
 }
 
 impl Scenario {
+    /// This scenario with exactly `pods` replicas at all times (initial = min = max) and
+    /// enough nodes for them (`ceil(pods / pods-per-node) + 1`): the set-up of capacity and
+    /// scaling measurements.
+    pub fn with_fixed_replicas(mut self, pods: u32) -> Self {
+        self.deployment.initial_replicas = pods;
+        self.deployment.min_replicas = pods;
+        self.deployment.max_replicas = pods;
+        let per_node = (self.cluster.node_cpu_milli / self.pod.cpu_request_milli.max(1))
+            .min(self.cluster.node_memory_bytes / self.pod.memory_request_bytes.max(1))
+            .max(1);
+        self.cluster.nodes =
+            u32::try_from(u64::from(pods).div_ceil(per_node) + 1).unwrap_or(u32::MAX);
+        self.cluster.max_nodes = self.cluster.nodes;
+        self
+    }
+
     /// Parses a scenario from TOML text (unknown keys are errors).
     ///
     /// # Errors

@@ -232,22 +232,16 @@ impl Simulation {
                 ready_req += req;
             }
         }
-        crate::TickStats {
-            arrivals,
-            served,
-            dropped,
-            backlog,
-            cpu_used_milli: used,
-            cpu_utilization: if ready_req > 0.0 {
-                ready_used / ready_req
-            } else {
-                0.0
-            },
-            p50_latency_ms: if served > 0.0 { p50 * 1000.0 } else { 0.0 },
-            p95_latency_ms: if served > 0.0 { p95 * 1000.0 } else { 0.0 },
-            p99_latency_ms: if served > 0.0 { p99 * 1000.0 } else { 0.0 },
-            ..Default::default()
-        }
+        let q = if served > 0.0 {
+            [p50, p95, p99]
+        } else {
+            [0.0; 3]
+        };
+        tick_stats(
+            [arrivals, served, dropped, backlog],
+            [used, ready_used, ready_req],
+            q,
+        )
     }
 
     /// Schedules the arrival events of the tick `[t0, t0 + dt)` (request mode).
@@ -361,21 +355,33 @@ impl Simulation {
             sample_quantile(lat, 0.99),
         );
         lat.clear();
-        crate::TickStats {
-            arrivals,
-            served,
-            dropped,
-            backlog,
-            cpu_used_milli: used,
-            cpu_utilization: if ready_req > 0.0 {
-                ready_used / ready_req
-            } else {
-                0.0
-            },
-            p50_latency_ms: p50 * 1000.0,
-            p95_latency_ms: p95 * 1000.0,
-            p99_latency_ms: p99 * 1000.0,
-            ..Default::default()
-        }
+        tick_stats(
+            [arrivals, served, dropped, backlog],
+            [used, ready_used, ready_req],
+            [p50, p95, p99],
+        )
+    }
+}
+
+/// The service-model part of a tick's stats: `[arrivals, served, dropped, backlog]` in requests,
+/// `[used, ready_used, ready_requested]` CPU in millicores, latency quantiles in seconds.
+fn tick_stats(requests: [f64; 4], cpu: [f64; 3], quantiles_s: [f64; 3]) -> crate::TickStats {
+    let [arrivals, served, dropped, backlog] = requests;
+    let [used, ready_used, ready_req] = cpu;
+    crate::TickStats {
+        arrivals,
+        served,
+        dropped,
+        backlog,
+        cpu_used_milli: used,
+        cpu_utilization: if ready_req > 0.0 {
+            ready_used / ready_req
+        } else {
+            0.0
+        },
+        p50_latency_ms: quantiles_s[0] * 1000.0,
+        p95_latency_ms: quantiles_s[1] * 1000.0,
+        p99_latency_ms: quantiles_s[2] * 1000.0,
+        ..Default::default()
     }
 }
