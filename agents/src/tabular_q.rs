@@ -152,8 +152,8 @@ pub struct QLearningConfig {
     /// Training episodes, at least 1. Each episode runs until the env returns `terminated` or
     /// `truncated` (wrap endless envs in [`envs::TimeLimit`]). Default 200.
     pub episodes: usize,
-    /// Uniform bins for observation feature 0 (CPU utilization / 2; one bin is 0.1 of the CPU
-    /// request), in `1..=1024`. Default 10.
+    /// Uniform bins for observation feature 0 (`min(CPU utilization, 2) / 2`; with 10 bins
+    /// one bin spans 0.2 of the CPU request), in `1..=1024`. Default 10.
     pub cpu_bins: usize,
     /// Uniform bins for feature 1 (memory utilization / 2), in `1..=1024`. Default 4: memory
     /// rarely drives scaling of a CPU-bound service, and every bin multiplies the table size.

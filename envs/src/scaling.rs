@@ -27,7 +27,7 @@
 //! ## Reward
 //! `seed-discrete` (the seed design): per step, with `u` the true mean CPU utilization of Ready
 //! pods over the step, `+10` if `u` lies in `[band_low, band_high]` (default 0.5-0.8), `-1` per
-//! wasted replica (`ready - ceil(used CPU / (request * band_high))`, at least 0), and `-5`
+//! wasted replica (`ready - max(1, ceil(used CPU / (request * band_high)))`, at least 0), and `-5`
 //! times the share of the step's ticks that violated the SLO.
 //!
 //! `weighted` (the seed's reward calculator): `0.4 * efficiency + 0.4 * slo + 0.2 * stability`,

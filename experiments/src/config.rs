@@ -68,7 +68,9 @@ pub struct AgentSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainingConfig {
-    /// Seed of the training run (episode `i` uses `seed + i`).
+    /// Seed of the training run: episode `i` resets the env with
+    /// `agents::tabular_q::episode_seed(seed, i)` (a SplitMix64 hash); it also seeds the
+    /// `bursty` workload pattern.
     pub seed: u64,
 }
 
@@ -98,8 +100,13 @@ impl Default for EvaluationConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
-    /// Seeds whose per-step time series go to `timeseries.csv` (the first N seeds).
+    /// Seeds whose time series go to `timeseries.csv` (the first N seeds).
     pub timeseries_seeds: u64,
+    /// Seconds of simulated time per `timeseries.csv` row (rates and utilization averaged,
+    /// latency percentiles weighted by requests served, replicas at the row's end). Default:
+    /// none = one row per tick (`service.tick_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeseries_interval_s: Option<f64>,
     /// Draw the PNG plots.
     pub plots: bool,
 }
@@ -108,6 +115,7 @@ impl Default for OutputConfig {
     fn default() -> Self {
         Self {
             timeseries_seeds: 1,
+            timeseries_interval_s: None,
             plots: true,
         }
     }
@@ -200,6 +208,12 @@ impl ExperimentConfig {
         self.env.validate()?;
         if self.experiment.trim().is_empty() {
             bail!("`experiment`: expected a non-empty name");
+        }
+        self.workload.validate()?;
+        if let Some(i) = self.output.timeseries_interval_s {
+            if !(i.is_finite() && i > 0.0) {
+                bail!("`output.timeseries_interval_s`: expected a number of seconds > 0, got {i}");
+            }
         }
         if self.evaluation.seeds < 2 {
             bail!(

@@ -5,7 +5,7 @@
 //! | type               | file              | one row per                       |
 //! |--------------------|-------------------|-----------------------------------|
 //! | [`EpisodeRecord`]  | `episodes.csv`    | agent x seed (evaluation episode) |
-//! | [`TickRecord`]     | `timeseries.csv`  | agent x seed x simulator tick     |
+//! | [`TickRecord`]     | `timeseries.csv`  | agent x seed x tick (or interval) |
 //! | [`TrainingPoint`]  | `training.csv`    | agent x training episode          |
 //!
 //! Every file starts with a header row, also when there are no records, so that a reader always
@@ -228,7 +228,8 @@ pub const EPISODE_COLUMNS: [&str; 17] = [
     "backlog_end",
 ];
 
-/// The state of one agent's simulation at one tick: a row of `timeseries.csv`.
+/// The state of one agent's simulation over one tick, or over `output.timeseries_interval_s`
+/// (ticks aggregated): a row of `timeseries.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TickRecord {
     /// Agent name.

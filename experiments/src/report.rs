@@ -63,7 +63,7 @@ pub struct SummaryJson {
     pub experiment: String,
     /// Versioned environment id, e.g. `scaling-v0`.
     pub env_id: String,
-    /// The evaluation trace (path of the `timestamp_s,value` CSV, as configured).
+    /// The evaluation trace: the file name of the `timestamp_s,value` CSV, or `<pattern>`.
     pub trace: String,
     /// Number of distinct evaluation seeds in the records.
     pub seeds: u64,

@@ -28,7 +28,8 @@ pub type Trained = Vec<(String, QLearning)>;
 pub struct RunOutput {
     /// One record per agent x seed, agents in config order, seeds ascending.
     pub episodes: Vec<EpisodeRecord>,
-    /// Per-step time series of the first `output.timeseries_seeds` seeds.
+    /// Time series of the first `output.timeseries_seeds` seeds, one row per
+    /// `output.timeseries_interval_s` (default: per tick).
     pub timeseries: Vec<TickRecord>,
     /// Training curves of learned agents.
     pub training: Vec<TrainingPoint>,
@@ -134,15 +135,15 @@ fn build_agent(
 ) -> Result<Box<dyn Autoscaler>> {
     Ok(match spec.kind {
         AgentKind::Hpa => {
-            let mut h = spec.hpa.clone().unwrap_or_default();
-            // The HPA acts within the Deployment's bounds unless configured otherwise.
-            if spec.hpa.is_none() {
-                h = HpaConfig {
-                    min_replicas: cfg.deployment.min_replicas,
-                    max_replicas: cfg.deployment.max_replicas,
-                    ..h
-                };
-            }
+            // The HPA's own bounds, narrowed to the Deployment's (which always apply).
+            let d = &cfg.deployment;
+            let mut h = spec.hpa.clone().unwrap_or(HpaConfig {
+                min_replicas: d.min_replicas,
+                max_replicas: d.max_replicas,
+                ..HpaConfig::default()
+            });
+            h.min_replicas = h.min_replicas.max(d.min_replicas).min(d.max_replicas);
+            h.max_replicas = h.max_replicas.min(d.max_replicas).max(h.min_replicas);
             Box::new(Hpa::new(h).map_err(|e| anyhow!("agent {}: {e}", spec.name))?)
         }
         AgentKind::Static => Box::new(StaticReplicas::new(
@@ -168,7 +169,7 @@ fn build_agent(
     })
 }
 
-/// Aggregates the ticks of one decision step into one time-series row.
+/// Aggregates consecutive ticks into one time-series row (`output.timeseries_interval_s`).
 #[derive(Default)]
 struct StepAgg {
     ticks: u32,
@@ -243,19 +244,31 @@ pub fn evaluate(
     agent.reset();
     env.reset(Some(seed));
     let tick_s = cfg.service.tick_s;
+    let row_ticks = cfg
+        .output
+        .timeseries_interval_s
+        .map_or(1, |i| (i / tick_s).round().max(1.0) as u32);
     let mut series = Vec::new();
+    let mut agg = StepAgg::default();
     let mut ret = 0.0;
     loop {
         let decision = agent.decide(env.cluster_state());
-        let mut agg = StepAgg::default();
-        let step = env.step_desired(decision.desired_replicas, |tk| agg.add(tk));
+        let step = env.step_desired(decision.desired_replicas, |tk| {
+            if keep_series {
+                agg.add(tk);
+                if agg.ticks == row_ticks {
+                    series.push(agg.row(&spec.name, seed, tick_s));
+                    agg = StepAgg::default();
+                }
+            }
+        });
         ret += step.reward;
-        if keep_series && agg.ticks > 0 {
-            series.push(agg.row(&spec.name, seed, tick_s));
-        }
         if step.is_done() {
             break;
         }
+    }
+    if agg.ticks > 0 {
+        series.push(agg.row(&spec.name, seed, tick_s));
     }
     let sim = env.simulation().expect("reset builds the simulation");
     let s = sim.summary();
