@@ -7,7 +7,10 @@
 //! - `sim_seconds_per_wall_s`: one day of the same trace under the HPA, fluid mode;
 //! - `request_mode_sim_seconds_per_wall_s`: one hour of it in request mode;
 //! - `scaling[]`: simulated seconds per wall second with 10, 100 and 1000 Ready pods at 60% load
-//!   (fluid), with the nodes they need.
+//!   (fluid), with the nodes they need, and env steps per second with random actions (steps of
+//!   up to a fifth of the pods) in the same cluster;
+//! - `nodes_scaling[]`: 100 pods churning by 10 every 15 s on 14, 140 and 1400 nodes (the
+//!   scheduler scans every node for each pod it places).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +36,9 @@ pub struct ScalePoint {
     pub nodes: u32,
     /// Simulated seconds per wall second.
     pub sim_seconds_per_wall_s: f64,
+    /// `scaling-v0` steps per second with random actions up to `pods` replicas (NaN where not
+    /// measured; `null` in JSON).
+    pub env_steps_per_s: f64,
 }
 
 /// The `--json` object.
@@ -48,8 +54,10 @@ pub struct BenchReport {
     pub request_mode_sim_seconds_per_wall_s: f64,
     /// Requests simulated per wall second in request mode.
     pub request_mode_requests_per_s: f64,
-    /// Growth with the cluster size.
+    /// Growth with the cluster size (pods, with the nodes they need).
     pub scaling: Vec<ScalePoint>,
+    /// Growth with the number of nodes (100 pods churning by 10 every 15 s).
+    pub nodes_scaling: Vec<ScalePoint>,
 }
 
 fn day_of_trace() -> Result<Arc<RateSeries>> {
@@ -79,6 +87,43 @@ fn hpa_run(sc: &Scenario, traffic: Arc<RateSeries>) -> Result<(f64, f64, f64)> {
     Ok((sim.now().as_secs_f64(), wall, sim.summary().arrivals))
 }
 
+/// `scaling-v0` steps per second with uniformly random actions, for about `seconds`.
+fn env_steps(env: &mut ScalingEnv, seconds: f64) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    env.reset(Some(0));
+    let (mut steps, t0) = (0u64, Instant::now());
+    while t0.elapsed().as_secs_f64() < seconds {
+        for _ in 0..1000 {
+            let a = env.action_space().sample(&mut rng);
+            steps += 1;
+            if env.step(a).is_done() {
+                env.reset(None);
+            }
+        }
+    }
+    steps as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// Simulated seconds per wall second of one whole run of `traffic`; `control(k, current)` may
+/// set the replicas before each 15 s step `k`.
+fn sim_seconds_per_wall_s(
+    sc: &Scenario,
+    traffic: Arc<RateSeries>,
+    mut control: impl FnMut(u64, u32) -> Option<u32>,
+) -> Result<f64> {
+    let mut sim = Simulation::new(sc, traffic, Arrivals::Poisson, 1).map_err(|e| anyhow!("{e}"))?;
+    let t0 = Instant::now();
+    let mut k = 0;
+    while !sim.is_finished() {
+        if let Some(r) = control(k, sim.desired_replicas()) {
+            sim.set_desired_replicas(r);
+        }
+        k += 1;
+        sim.advance(Duration::from_secs(15), |_| {});
+    }
+    Ok(sim.now().as_secs_f64() / t0.elapsed().as_secs_f64())
+}
+
 /// Runs the measurements; prints a table or, with `json`, one JSON object.
 ///
 /// # Errors
@@ -95,19 +140,7 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
         peak,
     )
     .map_err(|e| anyhow!("{e}"))?;
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    env.reset(Some(0));
-    let (mut steps, t0) = (0u64, Instant::now());
-    while t0.elapsed().as_secs_f64() < seconds {
-        for _ in 0..1000 {
-            let a = env.action_space().sample(&mut rng);
-            steps += 1;
-            if env.step(a).is_done() {
-                env.reset(None);
-            }
-        }
-    }
-    let env_steps_per_s = steps as f64 / t0.elapsed().as_secs_f64();
+    let env_steps_per_s = env_steps(&mut env, seconds);
     // One day under the HPA, fluid.
     let (sim_s, wall, _) = hpa_run(&Scenario::default(), day.clone())?;
     // One hour in request mode.
@@ -118,7 +151,7 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
     let mut rq = Scenario::default();
     rq.service.mode = ServiceMode::Request;
     let (rq_s, rq_wall, rq_requests) = hpa_run(&rq, hour)?;
-    // Growth with cluster size.
+    // Growth with cluster size: fixed replicas, and the env with random actions up to them.
     let mut scaling = Vec::new();
     for pods in [10u32, 100, 1000] {
         let sc = Scenario::default().with_fixed_replicas(pods);
@@ -127,16 +160,42 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
             step_s: 60.0,
             values: vec![rate; 60],
         });
-        let mut sim =
-            Simulation::new(&sc, traffic, Arrivals::Poisson, 1).map_err(|e| anyhow!("{e}"))?;
-        let t0 = Instant::now();
-        while !sim.is_finished() {
-            sim.advance(Duration::from_secs(15), |_| {});
-        }
+        let sim_rate = sim_seconds_per_wall_s(&sc, traffic.clone(), |_, _| None)?;
+        let mut env_sc = sc.clone();
+        env_sc.deployment.min_replicas = 1;
+        let env_cfg = ScalingEnvConfig {
+            max_step: (pods / 5).max(1),
+            ..ScalingEnvConfig::default()
+        };
+        let mut env = ScalingEnv::new(env_cfg, env_sc, traffic, Arrivals::Poisson, rate)
+            .map_err(|e| anyhow!("{e}"))?;
         scaling.push(ScalePoint {
             pods,
             nodes: sc.cluster.nodes,
-            sim_seconds_per_wall_s: 3600.0 / t0.elapsed().as_secs_f64(),
+            sim_seconds_per_wall_s: sim_rate,
+            env_steps_per_s: env_steps(&mut env, seconds / 3.0),
+        });
+    }
+    // Growth with nodes: 100 pods that churn by +-10 every 15 s, on ever more nodes.
+    let mut nodes_scaling = Vec::new();
+    for nodes in [14u32, 140, 1400] {
+        let mut sc = Scenario::default().with_fixed_replicas(100);
+        sc.deployment.min_replicas = 90;
+        sc.deployment.max_replicas = 110;
+        sc.cluster.nodes = nodes;
+        sc.cluster.max_nodes = nodes;
+        let traffic = Arc::new(RateSeries {
+            step_s: 60.0,
+            values: vec![3000.0; 60],
+        });
+        let rate = sim_seconds_per_wall_s(&sc, traffic, |k, cur| {
+            Some(if k % 2 == 0 { cur + 10 } else { cur - 10 })
+        })?;
+        nodes_scaling.push(ScalePoint {
+            pods: 100,
+            nodes,
+            sim_seconds_per_wall_s: rate,
+            env_steps_per_s: f64::NAN,
         });
     }
     let report = BenchReport {
@@ -146,6 +205,7 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
         request_mode_sim_seconds_per_wall_s: rq_s / rq_wall,
         request_mode_requests_per_s: rq_requests / rq_wall,
         scaling,
+        nodes_scaling,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -166,9 +226,14 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
             "request mode: simulated s per wall s {:.0}, requests per s {:.0}",
             report.request_mode_sim_seconds_per_wall_s, report.request_mode_requests_per_s
         );
-        for p in &report.scaling {
+        for p in report.scaling.iter().chain(&report.nodes_scaling) {
+            let env = if p.env_steps_per_s.is_nan() {
+                String::new()
+            } else {
+                format!(", {:.0} env steps per s", p.env_steps_per_s)
+            };
             println!(
-                "{:>5} pods on {:>4} nodes: {:.0} simulated s per wall s",
+                "{:>5} pods on {:>4} nodes: {:.0} simulated s per wall s{env}",
                 p.pods, p.nodes, p.sim_seconds_per_wall_s
             );
         }
