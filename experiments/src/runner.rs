@@ -94,37 +94,68 @@ fn env_for(
     .with_context(|| format!("while building the env for agent {}", spec.name))
 }
 
-/// Trains every learned agent on the training window (sequentially; each is deterministic).
+/// Trains every learned agent on the training window, one agent per thread (each training
+/// run is single-threaded and deterministic, so the result does not depend on `threads`).
 ///
 /// # Errors
 /// An env cannot be built or training fails.
-pub fn train(cfg: &ExperimentConfig, t: &Traffic) -> Result<(Trained, Vec<TrainingPoint>)> {
+pub fn train(
+    cfg: &ExperimentConfig,
+    t: &Traffic,
+    pool: &rayon::ThreadPool,
+) -> Result<(Trained, Vec<TrainingPoint>)> {
+    let specs: Vec<&AgentSpec> = cfg
+        .agents
+        .iter()
+        .filter(|a| a.kind == AgentKind::QLearning)
+        .collect();
+    let bars = indicatif::MultiProgress::new();
+    let results: Vec<Result<(QLearning, Vec<TrainingPoint>)>> = pool.install(|| {
+        specs
+            .par_iter()
+            .map(|spec| train_one(cfg, t, spec, &bars))
+            .collect()
+    });
     let mut trained = Vec::new();
     let mut points = Vec::new();
-    for spec in cfg.agents.iter().filter(|a| a.kind == AgentKind::QLearning) {
-        let mut env = env_for(cfg, spec, t.train.clone(), t.peak_rps)?;
-        let qc = spec.q_learning.clone().unwrap_or_default();
-        tracing::info!(agent = %spec.name, config = ?qc, "training q-learning");
-        let mut agent = QLearning::new(qc.clone(), env.action_space().n)
-            .map_err(|e| anyhow!("agent {}: {e}", spec.name))?;
-        let bar = ProgressBar::new(qc.episodes as u64)
-            .with_style(style())
-            .with_message(format!("train {}", spec.name));
-        agent
-            .train(&mut env, cfg.training.seed, |log| {
-                points.push(TrainingPoint {
-                    agent: spec.name.clone(),
-                    episode: log.episode as u64,
-                    return_: log.return_,
-                    epsilon: log.epsilon,
-                });
-                bar.inc(1);
-            })
-            .map_err(|e| anyhow!("training agent {}: {e}", spec.name))?;
-        bar.finish_and_clear();
+    for (spec, r) in specs.iter().zip(results) {
+        let (agent, p) = r?;
         trained.push((spec.name.clone(), agent));
+        points.extend(p);
     }
     Ok((trained, points))
+}
+
+fn train_one(
+    cfg: &ExperimentConfig,
+    t: &Traffic,
+    spec: &AgentSpec,
+    bars: &indicatif::MultiProgress,
+) -> Result<(QLearning, Vec<TrainingPoint>)> {
+    let mut env = env_for(cfg, spec, t.train.clone(), t.peak_rps)?;
+    let qc = spec.q_learning.clone().unwrap_or_default();
+    tracing::info!(agent = %spec.name, config = ?qc, "training q-learning");
+    let mut agent = QLearning::new(qc.clone(), env.action_space().n)
+        .map_err(|e| anyhow!("agent {}: {e}", spec.name))?;
+    let bar = bars.add(
+        ProgressBar::new(qc.episodes as u64)
+            .with_style(style())
+            .with_message(format!("train {}", spec.name)),
+    );
+    let mut points = Vec::with_capacity(qc.episodes);
+    agent
+        .train(&mut env, cfg.training.seed, |log| {
+            points.push(TrainingPoint {
+                agent: spec.name.clone(),
+                episode: log.episode as u64,
+                return_: log.return_,
+                epsilon: log.epsilon,
+            });
+            bar.inc(1);
+        })
+        .map_err(|e| anyhow!("training agent {}: {e}", spec.name))?;
+    bar.finish_and_clear();
+    Ok((agent, points))
 }
 
 fn build_agent(
@@ -310,7 +341,11 @@ fn style() -> ProgressStyle {
 /// Any error of [`traffic`], [`train`] or [`evaluate`].
 pub fn run(cfg: &ExperimentConfig, threads: usize) -> Result<RunOutput> {
     let t = traffic(cfg)?;
-    let (trained, training) = train(cfg, &t)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start the thread pool")?;
+    let (trained, training) = train(cfg, &t, &pool)?;
     let seeds: Vec<u64> = (0..cfg.evaluation.seeds)
         .map(|i| cfg.evaluation.first_seed + i)
         .collect();
@@ -324,10 +359,6 @@ pub fn run(cfg: &ExperimentConfig, threads: usize) -> Result<RunOutput> {
                 .map(move |(i, &s)| (a, s, (i as u64) < cfg.output.timeseries_seeds))
         })
         .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start the thread pool")?;
     let bar = ProgressBar::new(tasks.len() as u64)
         .with_style(style())
         .with_message("evaluate");
