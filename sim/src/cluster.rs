@@ -75,9 +75,9 @@ pub struct Pod {
     pub ready_transition: Option<SimTime>,
     /// Consecutive crashes (for the back-off).
     pub crashes: u32,
-    /// CPU usage per tick over the metrics window, millicores (ring buffer).
-    pub usage_ring: Vec<f64>,
-    /// Running sum of `usage_ring`.
+    /// This pod's column in the simulation's [`UsageWindows`].
+    pub usage_slot: usize,
+    /// Running sum of this pod's usage window, millicore-ticks.
     pub usage_sum: f64,
     /// Ticks recorded in the ring (saturates at its length).
     pub usage_filled: usize,
@@ -92,8 +92,9 @@ pub struct Pod {
 }
 
 impl Pod {
-    /// A fresh, unscheduled pod whose usage ring holds `window_ticks` ticks.
-    pub fn new(id: u64, window_ticks: usize) -> Self {
+    /// A fresh, unscheduled pod whose CPU usage window is column `usage_slot` of the
+    /// simulation's [`UsageWindows`] (which must be zeroed).
+    pub fn new(id: u64, usage_slot: usize) -> Self {
         Self {
             id,
             node: None,
@@ -104,7 +105,7 @@ impl Pod {
             ready: false,
             ready_transition: None,
             crashes: 0,
-            usage_ring: vec![0.0; window_ticks.max(1)],
+            usage_slot,
             usage_sum: 0.0,
             usage_filled: 0,
             memory_bytes: 0,
@@ -127,22 +128,6 @@ impl Pod {
     /// Whether the pod occupies a node (and is billed): scheduled, terminating included.
     pub fn billed(&self) -> bool {
         self.node.is_some()
-    }
-
-    /// Records one tick of CPU usage (millicores) into slot `slot` of the metrics window (the
-    /// tick index modulo the window length, the same for every pod).
-    pub fn record_usage(&mut self, slot: usize, milli: f64) {
-        let i = slot.min(self.usage_ring.len() - 1);
-        self.usage_sum += milli - self.usage_ring[i];
-        self.usage_ring[i] = milli;
-        self.usage_filled = (self.usage_filled + 1).min(self.usage_ring.len());
-    }
-
-    /// Clears the metrics window (a new container).
-    pub fn clear_usage(&mut self) {
-        self.usage_ring.iter_mut().for_each(|u| *u = 0.0);
-        self.usage_sum = 0.0;
-        self.usage_filled = 0;
     }
 
     /// ReplicaSet deletion rank: lower is deleted first. Kubernetes' `ActivePods` order:
@@ -194,6 +179,82 @@ impl Pod {
     }
 }
 
+/// Every pod's CPU usage over the metrics window, one value per tick, in one contiguous
+/// table laid out tick-major (`ring[tick_slot * capacity + pod_column]`): a tick writes all
+/// pods' values side by side instead of touching one heap buffer per pod.
+#[derive(Debug, Clone)]
+pub struct UsageWindows {
+    window: usize,
+    capacity: usize,
+    ring: Vec<f64>,
+    free: Vec<usize>,
+    next: usize,
+}
+
+impl UsageWindows {
+    /// Windows of `window` ticks (at least 1).
+    pub fn new(window: usize) -> Self {
+        Self {
+            window: window.max(1),
+            capacity: 0,
+            ring: Vec::new(),
+            free: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Window length, ticks.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// A zeroed column for a new pod (grows the table when full; the lowest free column is
+    /// reused first, so allocation is deterministic).
+    pub fn alloc(&mut self) -> usize {
+        let col = match self.free.pop() {
+            Some(c) => c,
+            None => {
+                if self.next == self.capacity {
+                    let cap = (self.capacity * 2).max(16);
+                    let mut ring = vec![0.0; cap * self.window];
+                    for r in 0..self.window {
+                        let (old, new) = (r * self.capacity, r * cap);
+                        ring[new..new + self.capacity]
+                            .copy_from_slice(&self.ring[old..old + self.capacity]);
+                    }
+                    self.ring = ring;
+                    self.capacity = cap;
+                }
+                self.next += 1;
+                self.next - 1
+            }
+        };
+        self.clear(col);
+        col
+    }
+
+    /// Returns a column to the free list.
+    pub fn release(&mut self, col: usize) {
+        self.free.push(col);
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+    }
+
+    /// Zeroes a column.
+    pub fn clear(&mut self, col: usize) {
+        for r in 0..self.window {
+            self.ring[r * self.capacity + col] = 0.0;
+        }
+    }
+
+    /// Stores `milli` for column `col` at tick slot `slot` (the tick index modulo the window);
+    /// returns the value it replaces.
+    #[inline]
+    pub fn record(&mut self, slot: usize, col: usize, milli: f64) -> f64 {
+        let k = slot.min(self.window - 1) * self.capacity + col;
+        std::mem::replace(&mut self.ring[k], milli)
+    }
+}
+
 /// Index of the node the scheduler picks for a pod with these requests (highest
 /// least-allocated score, lowest index on ties), or `None` if it fits nowhere.
 pub fn pick_node(nodes: &[Node], cpu_milli: u64, memory_bytes: u64) -> Option<usize> {
@@ -224,6 +285,22 @@ mod tests {
     }
 
     #[test]
+    fn usage_windows_grow_and_reuse_columns() {
+        let mut u = UsageWindows::new(3);
+        let cols: Vec<usize> = (0..20).map(|_| u.alloc()).collect();
+        assert_eq!(cols, (0..20).collect::<Vec<_>>());
+        // Values written before the table grew past 16 columns are kept.
+        assert_eq!(u.record(1, 5, 7.0), 0.0);
+        assert_eq!(u.record(1, 5, 8.0), 7.0);
+        u.release(5);
+        u.release(2);
+        assert_eq!(u.alloc(), 2);
+        assert_eq!(u.alloc(), 5);
+        // A reused column starts at zero.
+        assert_eq!(u.record(1, 5, 1.0), 0.0);
+    }
+
+    #[test]
     fn scheduler_picks_least_allocated_and_respects_capacity() {
         let nodes = vec![node(4000, 3000), node(4000, 1000), node(4000, 1000)];
         // Nodes 1 and 2 tie; the lower index wins.
@@ -236,7 +313,7 @@ mod tests {
 
     #[test]
     fn replicaset_deletes_unscheduled_then_not_ready_then_newest() {
-        let mut a = Pod::new(1, 4);
+        let mut a = Pod::new(1, 0);
         a.node = Some(0);
         a.lifecycle = Lifecycle::Running;
         a.ready = true;
@@ -244,10 +321,10 @@ mod tests {
         let mut b = a.clone();
         b.id = 2;
         b.ready_transition = Some(SimTime(20));
-        let mut c = Pod::new(3, 4);
+        let mut c = Pod::new(3, 2);
         c.node = Some(0);
         c.lifecycle = Lifecycle::Running;
-        let d = Pod::new(4, 4);
+        let d = Pod::new(4, 3);
         let mut pods = [a, b, c, d];
         pods.sort_by_key(|p| p.deletion_key());
         let order: Vec<u64> = pods.iter().map(|p| p.id).collect();

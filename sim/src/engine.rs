@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
 
 use crate::accounting::{EpisodeStats, EpisodeSummary, TickStats};
-use crate::cluster::{pick_node, Lifecycle, Node, Pod};
+use crate::cluster::{pick_node, Lifecycle, Node, Pod, UsageWindows};
 use crate::config::{Scenario, ServiceMode};
 use crate::event::{Event, EventQueue};
 use crate::queueing::LatencyMixture;
@@ -66,6 +66,7 @@ pub struct Simulation {
     next_pod_id: u64,
     pub(crate) desired: u32,
     pub(crate) window_ticks: usize,
+    pub(crate) usage: UsageWindows,
     rng_startup: ChaCha8Rng,
     rng_failure: ChaCha8Rng,
     pub(crate) rng_traffic: ChaCha8Rng,
@@ -149,6 +150,7 @@ impl Simulation {
             next_pod_id: 1,
             desired: scenario.deployment.initial_replicas,
             window_ticks,
+            usage: UsageWindows::new(window_ticks),
             rng_startup: rng::stream(seed, "startup"),
             rng_failure: rng::stream(seed, "failure"),
             rng_traffic: rng::stream(seed, "traffic"),
@@ -173,7 +175,7 @@ impl Simulation {
         };
         // Initial pods: already running and Ready at t = 0 (a warm Deployment).
         for _ in 0..sim.desired {
-            let mut pod = Pod::new(sim.next_pod_id, window_ticks);
+            let mut pod = Pod::new(sim.next_pod_id, sim.usage.alloc());
             sim.next_pod_id += 1;
             let req = (
                 scenario.pod.cpu_request_milli,
@@ -399,7 +401,7 @@ impl Simulation {
         if live < self.desired {
             for _ in live..self.desired {
                 self.pods
-                    .push(Pod::new(self.next_pod_id, self.window_ticks));
+                    .push(Pod::new(self.next_pod_id, self.usage.alloc()));
                 self.next_pod_id += 1;
             }
             self.schedule_pass();
@@ -418,7 +420,7 @@ impl Simulation {
                     continue;
                 };
                 if self.pods[i].node.is_none() {
-                    self.pods.remove(i);
+                    self.remove_pod(i);
                 } else {
                     let p = &mut self.pods[i];
                     p.lifecycle = Lifecycle::Terminating;
@@ -499,7 +501,9 @@ impl Simulation {
         p.lifecycle = Lifecycle::Running;
         p.container_started = Some(now);
         p.memory_bytes = base;
-        p.clear_usage();
+        p.usage_sum = 0.0;
+        p.usage_filled = 0;
+        self.usage.clear(p.usage_slot);
         self.queue.push(
             ready_at,
             Event::PodReady {
@@ -568,6 +572,7 @@ impl Simulation {
     /// requests still queued on it are dropped.
     fn remove_pod(&mut self, i: usize) {
         let p = self.pods.remove(i);
+        self.usage.release(p.usage_slot);
         if let Some(n) = p.node {
             let node = &mut self.nodes[n];
             node.cpu_used_milli -= self.sc.pod.cpu_request_milli;

@@ -219,8 +219,11 @@ impl Simulation {
             let serving = self.pods[i].serving();
             let u = self.overhead_cpu(i) + if serving { serve_cpu } else { 0.0 };
             let idx = self.ring_slot;
+            let window = self.window_ticks.max(1);
             let p = &mut self.pods[i];
-            p.record_usage(idx, u);
+            let old = self.usage.record(idx, p.usage_slot, u);
+            p.usage_sum += u - old;
+            p.usage_filled = (p.usage_filled + 1).min(window);
             p.memory_bytes = if serving {
                 mem as u64
             } else {
@@ -320,6 +323,7 @@ impl Simulation {
             let running = self.pod_running(i);
             let overhead = if running { self.overhead_cpu(i) } else { 0.0 };
             let idx = self.ring_slot;
+            let window = self.window_ticks.max(1);
             let base = self.sc.pod.memory_base_bytes;
             let per = self.sc.pod.memory_per_inflight_bytes;
             let p = &mut self.pods[i];
@@ -337,7 +341,9 @@ impl Simulation {
             backlog += p.queue.len() as f64;
             if running {
                 let u = overhead + busy / dt * limit;
-                p.record_usage(idx, u);
+                let old = self.usage.record(idx, p.usage_slot, u);
+                p.usage_sum += u - old;
+                p.usage_filled = (p.usage_filled + 1).min(window);
                 p.memory_bytes = base + per * p.queue.len() as u64;
                 used += u;
                 if p.serving() {
