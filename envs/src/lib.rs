@@ -2,7 +2,7 @@
 //! environment over the [`sim`] simulator.
 //!
 //! Modules:
-//! - [`env`] — the [`Env`] trait and [`Step`] (`obs`, `reward`, `terminated`, `truncated`, `info`).
+//! - [`env`](mod@env) — the [`Env`] trait and [`Step`] (`obs`, `reward`, `terminated`, `truncated`, `info`).
 //! - [`spaces`] — [`Discrete`] and [`BoxSpace`].
 //! - [`wrappers`] — [`TimeLimit`].
 //! - [`check`] — [`check_env`], run on every environment in the tests.

@@ -123,11 +123,17 @@ impl ScalingEnvConfig {
     /// [`sim::Error::InvalidConfig`] naming the field (`env.<name>`).
     pub fn validate(&self) -> sim::Result<()> {
         let bad = |f: &str, m: &str| Err(sim::Error::config(format!("env.{f}"), m));
-        if !(self.decision_interval_s.is_finite() && self.decision_interval_s >= 0.001) {
-            return bad("decision_interval_s", "expected a number >= 0.001 seconds");
+        let max = sim::config::MAX_VALUE;
+        if !(self.decision_interval_s.is_finite()
+            && (0.001..=max).contains(&self.decision_interval_s))
+        {
+            return bad(
+                "decision_interval_s",
+                "expected a number of seconds in [0.001, 1e9]",
+            );
         }
-        if !(self.cooldown_s.is_finite() && self.cooldown_s >= 0.0) {
-            return bad("cooldown_s", "expected a finite number >= 0");
+        if !(self.cooldown_s.is_finite() && (0.0..=max).contains(&self.cooldown_s)) {
+            return bad("cooldown_s", "expected a number of seconds in [0, 1e9]");
         }
         if self.max_step == 0 {
             return bad("max_step", "expected >= 1");
@@ -138,8 +144,14 @@ impl ScalingEnvConfig {
         if !(self.target_utilization > 0.0 && self.target_utilization.is_finite()) {
             return bad("target_utilization", "expected a number > 0");
         }
-        if !(self.window_s.is_finite() && self.window_s >= self.decision_interval_s) {
-            return bad("window_s", "expected at least one decision interval");
+        if !(self.window_s.is_finite()
+            && self.window_s >= self.decision_interval_s
+            && self.window_s <= max)
+        {
+            return bad(
+                "window_s",
+                "expected at least one decision interval and at most 1e9 s",
+            );
         }
         Ok(())
     }

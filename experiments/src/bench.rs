@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -68,13 +68,13 @@ fn day_of_trace() -> Result<Arc<RateSeries>> {
         peak_rps: 400.0,
         ..WorkloadConfig::default()
     };
-    let windows = w.build(&base, 0).map_err(|e| anyhow!("{e}"))?;
+    let windows = w.build(&base, 0)?;
     Ok(Arc::new(windows.evaluation))
 }
 
 fn hpa_run(sc: &Scenario, traffic: Arc<RateSeries>) -> Result<(f64, f64, f64)> {
-    let mut sim = Simulation::new(sc, traffic, Arrivals::Poisson, 1).map_err(|e| anyhow!("{e}"))?;
-    let mut hpa = Hpa::new(HpaConfig::default()).map_err(|e| anyhow!("{e}"))?;
+    let mut sim = Simulation::new(sc, traffic, Arrivals::Poisson, 1)?;
+    let mut hpa = Hpa::new(HpaConfig::default())?;
     let mut state = sim::ClusterState::default();
     let t0 = Instant::now();
     while !sim.is_finished() {
@@ -111,7 +111,7 @@ fn sim_seconds_per_wall_s(
     traffic: Arc<RateSeries>,
     mut control: impl FnMut(u64, u32) -> Option<u32>,
 ) -> Result<f64> {
-    let mut sim = Simulation::new(sc, traffic, Arrivals::Poisson, 1).map_err(|e| anyhow!("{e}"))?;
+    let mut sim = Simulation::new(sc, traffic, Arrivals::Poisson, 1)?;
     let t0 = Instant::now();
     let mut k = 0;
     while !sim.is_finished() {
@@ -129,6 +129,9 @@ fn sim_seconds_per_wall_s(
 /// # Errors
 /// The bundled trace cannot be read.
 pub fn run(json: bool, seconds: f64) -> Result<()> {
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        anyhow::bail!("--seconds: expected a number of seconds in (0, 3600], got {seconds}");
+    }
     let day = day_of_trace()?;
     let peak = day.peak();
     // Env steps per second with random actions.
@@ -138,8 +141,7 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
         day.clone(),
         Arrivals::Poisson,
         peak,
-    )
-    .map_err(|e| anyhow!("{e}"))?;
+    )?;
     let env_steps_per_s = env_steps(&mut env, seconds);
     // One day under the HPA, fluid.
     let (sim_s, wall, _) = hpa_run(&Scenario::default(), day.clone())?;
@@ -167,8 +169,7 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
             max_step: (pods / 5).max(1),
             ..ScalingEnvConfig::default()
         };
-        let mut env = ScalingEnv::new(env_cfg, env_sc, traffic, Arrivals::Poisson, rate)
-            .map_err(|e| anyhow!("{e}"))?;
+        let mut env = ScalingEnv::new(env_cfg, env_sc, traffic, Arrivals::Poisson, rate)?;
         scaling.push(ScalePoint {
             pods,
             nodes: sc.cluster.nodes,

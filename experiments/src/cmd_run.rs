@@ -9,7 +9,11 @@ use anyhow::{Context, Result};
 use crate::config::ExperimentConfig;
 use crate::records::{write_episodes_csv, write_timeseries_csv, write_training_csv};
 use crate::report::{render_markdown, summarize, write_summary};
-use crate::runner::{out_dir, run, RUN_ENV_ID};
+use crate::runner::{out_dir, run_with, traffic, RUN_ENV_ID};
+
+/// The most worker threads `--threads` accepts (each run is single-threaded; more threads
+/// than runs or cores only cost memory).
+pub const MAX_THREADS: usize = 1024;
 
 /// Runs the experiment of `config` (with `overrides`) and writes everything under `out`
 /// (default `results/<experiment>`). Returns the output folder.
@@ -23,22 +27,23 @@ pub fn execute(
     threads: usize,
 ) -> Result<std::path::PathBuf> {
     let started = std::time::Instant::now();
+    if threads > MAX_THREADS {
+        anyhow::bail!("--threads: expected 0 (all cores) to {MAX_THREADS}, got {threads}");
+    }
+    let config = &crate::config::locate_config(config);
     let cfg = ExperimentConfig::load(config, overrides)?;
+    // Everything that can be checked is checked before the output folder is touched, so a
+    // failed run never alters the results of an earlier one.
+    let traffic = traffic(&cfg, config)?;
     let dir = out_dir(&cfg, out);
-    std::fs::create_dir_all(dir.join("policies"))
-        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    prepare_out_dir(&dir)?;
     let resolved = toml::to_string_pretty(&cfg).context("cannot render the resolved config")?;
     std::fs::write(dir.join("config.toml"), resolved)
         .with_context(|| format!("cannot write {}", dir.join("config.toml").display()))?;
-    let output = run(&cfg, threads)?;
+    let output = run_with(&cfg, traffic, threads)?;
     write_episodes_csv(dir.join("episodes.csv"), &output.episodes)?;
     write_timeseries_csv(dir.join("timeseries.csv"), &output.timeseries)?;
     write_training_csv(dir.join("training.csv"), &output.training)?;
-    for (name, q) in &output.trained {
-        let p = dir.join("policies").join(format!("{name}.json"));
-        q.save(&p)
-            .with_context(|| format!("cannot save policy {}", p.display()))?;
-    }
     let trace = cfg.workload.trace.as_ref().map_or_else(
         || "<pattern>".to_string(),
         |t| {
@@ -74,6 +79,11 @@ pub fn execute(
     ];
     let md = render_markdown(&summary, &notes);
     write_summary(&dir, &summary, &md)?;
+    for (name, q) in &output.trained {
+        let p = dir.join("policies").join(format!("{name}.json"));
+        q.save(&p)
+            .with_context(|| format!("cannot save policy {}", p.display()))?;
+    }
     if cfg.output.plots {
         let plots = dir.join("plots");
         std::fs::create_dir_all(&plots)
@@ -97,4 +107,37 @@ pub fn execute(
         }
     }
     Ok(dir)
+}
+
+/// The files and folders a run writes; only these are removed from a reused output folder.
+const OUTPUTS: [&str; 8] = [
+    "config.toml",
+    "episodes.csv",
+    "timeseries.csv",
+    "training.csv",
+    "summary.json",
+    "summary.md",
+    "plots",
+    "policies",
+];
+
+/// Creates `dir` (with `policies/`), removing the outputs of an earlier run there (and nothing
+/// else), so no stale policy or plot survives next to new results.
+fn prepare_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("--out {}: exists and is not a folder", dir.display());
+    }
+    for name in OUTPUTS {
+        let p = dir.join(name);
+        let removed = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else if p.exists() {
+            std::fs::remove_file(&p)
+        } else {
+            Ok(())
+        };
+        removed.with_context(|| format!("cannot remove the earlier output {}", p.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("policies"))
+        .with_context(|| format!("cannot create output folder {}", dir.display()))
 }

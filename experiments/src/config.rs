@@ -187,13 +187,27 @@ impl ExperimentConfig {
             .with_context(|| format!("cannot read experiment config {}", path.display()))?;
         let mut value: toml::Value =
             toml::from_str(&text).with_context(|| format!("invalid TOML in {}", path.display()))?;
-        for o in overrides {
-            apply_override(&mut value, o).with_context(|| format!("in --set {o}"))?;
-        }
-        let cfg: ExperimentConfig = value
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow!("{}", e.message().trim_end()))
-            .with_context(|| format!("invalid experiment config {}", path.display()))?;
+        let cfg: ExperimentConfig = if overrides.is_empty() {
+            // Straight from the text: errors carry the line, column and key.
+            toml::from_str(&text)
+                .map_err(|e| anyhow!("{}", e.to_string().trim_end()))
+                .with_context(|| format!("invalid experiment config {}", path.display()))?
+        } else {
+            for o in overrides {
+                apply_override(&mut value, o).with_context(|| format!("in --set {o}"))?;
+            }
+            serde_path_to_error::deserialize(value)
+                .map_err(|e| {
+                    let at = e.path().to_string();
+                    anyhow!("`{at}`: {}", e.into_inner().message().trim_end())
+                })
+                .with_context(|| {
+                    format!(
+                        "invalid experiment config {} (with --set overrides)",
+                        path.display()
+                    )
+                })?
+        };
         cfg.validate()
             .with_context(|| format!("invalid experiment config {}", path.display()))?;
         Ok(cfg)
@@ -206,8 +220,18 @@ impl ExperimentConfig {
     pub fn validate(&self) -> Result<()> {
         self.scenario().validate()?;
         self.env.validate()?;
-        if self.experiment.trim().is_empty() {
-            bail!("`experiment`: expected a non-empty name");
+        if self.experiment.is_empty()
+            || !self
+                .experiment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || self.experiment.starts_with('.')
+        {
+            bail!(
+                "`experiment`: expected a name of letters, digits, '-', '_' or '.' (it names the \
+                 output folder results/<experiment>), got {:?}",
+                self.experiment
+            );
         }
         self.workload.validate()?;
         if let Some(i) = self.output.timeseries_interval_s {
@@ -252,8 +276,8 @@ impl ExperimentConfig {
                 }
             }
             if let Some(c) = a.cooldown_s {
-                if !(c.is_finite() && c >= 0.0) {
-                    bail!("`{at}.cooldown_s`: expected a number >= 0, got {c}");
+                if !(c.is_finite() && (0.0..=sim::config::MAX_VALUE).contains(&c)) {
+                    bail!("`{at}.cooldown_s`: expected a number of seconds in [0, 1e9], got {c}");
                 }
             }
             if let Some(r) = a.replicas {
@@ -266,8 +290,9 @@ impl ExperimentConfig {
                     );
                 }
             }
-            if let Some(h) = &a.hpa {
-                agents::hpa::Hpa::new(h.clone()).map_err(|e| anyhow!("`{at}.hpa`: {e}"))?;
+            if a.kind == AgentKind::Hpa {
+                agents::hpa::Hpa::new(self.hpa_config(a))
+                    .map_err(|e| anyhow!("`{at}.hpa`: {e}"))?;
             }
             if let Some(t) = &a.threshold {
                 t.validate().map_err(|e| anyhow!("`{at}.threshold`: {e}"))?;
@@ -293,6 +318,20 @@ impl ExperimentConfig {
             );
         }
         Ok(())
+    }
+
+    /// The HPA settings an `hpa` agent runs with: its `hpa` table (or the defaults with the
+    /// Deployment's bounds), its bounds narrowed to the Deployment's, which always apply.
+    pub fn hpa_config(&self, a: &AgentSpec) -> HpaConfig {
+        let d = &self.deployment;
+        let mut h = a.hpa.clone().unwrap_or(HpaConfig {
+            min_replicas: d.min_replicas,
+            max_replicas: d.max_replicas,
+            ..HpaConfig::default()
+        });
+        h.min_replicas = h.min_replicas.max(d.min_replicas).min(d.max_replicas);
+        h.max_replicas = h.max_replicas.min(d.max_replicas).max(h.min_replicas);
+        h
     }
 
     /// The cooldown an agent runs with, seconds.
@@ -378,20 +417,39 @@ fn parse_value(raw: &str) -> toml::Value {
     }
 }
 
-/// Where relative paths in a config (the trace) are resolved: the current directory if the
-/// trace exists there, else the repository root this binary was built from.
-pub fn base_dir(cfg: &ExperimentConfig) -> PathBuf {
+/// Where relative paths in a config (the trace) are resolved: the first of the current
+/// directory, the config file's directory and the repository root this binary was built from
+/// in which the trace exists (the current directory if none has it, so the error names the
+/// path as written).
+pub fn base_dir(cfg: &ExperimentConfig, config_path: &Path) -> PathBuf {
     let here = PathBuf::from(".");
-    match &cfg.workload.trace {
-        Some(t) if t.is_relative() && !here.join(t).exists() => {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-            if root.join(t).exists() {
-                root
-            } else {
-                here
-            }
-        }
-        _ => here,
+    let Some(t) = cfg.workload.trace.as_ref().filter(|t| t.is_relative()) else {
+        return here;
+    };
+    let config_dir = config_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.clone());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    [here.clone(), config_dir, root]
+        .into_iter()
+        .find(|d| d.join(t).exists())
+        .unwrap_or(here)
+}
+
+/// `path` if it exists, else the same relative path under the repository root this binary was
+/// built from (so the default config is found from any folder of the checkout).
+pub fn locate_config(path: &Path) -> PathBuf {
+    if path.exists() || path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    if root.exists() {
+        root
+    } else {
+        path.to_path_buf()
     }
 }
 

@@ -11,7 +11,7 @@
 //! - [`report`] — `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
 //! - [`plots`] — PNG plots (plotters).
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
-//! - [`bench`] — `nimbusguard bench`.
+//! - [`bench`](mod@bench) — `nimbusguard bench`.
 //!
 //! ```
 //! use experiments::config::apply_override;

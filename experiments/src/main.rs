@@ -35,7 +35,8 @@ enum Command {
     },
     /// Run the HPA implementation on reference cases (one case or an array, JSON).
     Hpa {
-        /// Cases file in the layout of shared/hpa/README.md.
+        /// Cases file in the layout of Kubernetes' reference cases
+        /// (agents/tests/data/hpa-cases-public.json).
         cases: PathBuf,
     },
     /// Measure env steps per second and simulated seconds per wall second.
@@ -43,7 +44,8 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
-        /// Seconds to spend per throughput measurement.
+        /// Seconds spent measuring env steps per second (the cluster-size rows take a third
+        /// of it each); the other figures time whole runs.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },

@@ -273,7 +273,7 @@ pub fn plot_load_and_replicas(
         chart
             .draw_series(LineSeries::new(
                 arrivals.iter().copied(),
-                BLACK.stroke_width(2),
+                BLACK.stroke_width(1),
             ))
             .map_err(plot_err)?;
 
@@ -302,7 +302,7 @@ pub fn plot_load_and_replicas(
         for (i, (name, pts)) in replicas.iter().enumerate() {
             let c = color(i);
             chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(1)))
                 .map_err(plot_err)?
                 .label(*name)
                 .legend(move |(x, y)| {
@@ -348,7 +348,8 @@ pub fn plot_latency(
         .map(|(name, ts)| {
             let pts: Vec<(f64, f64)> = ts
                 .iter()
-                .filter(|t| !t.p95_latency_ms.is_nan())
+                // Rows where nothing was served have no latency (reported as 0): skip them.
+                .filter(|t| t.p95_latency_ms > 0.0 && t.served_rps > 0.0)
                 .map(|t| (t.time_s / 3600.0, t.p95_latency_ms.min(y_hi)))
                 .collect();
             let pts = downsample_mean(&pts, MAX_POINTS_PER_LINE)
@@ -381,7 +382,7 @@ pub fn plot_latency(
         for (i, (name, pts)) in lines.iter().enumerate() {
             let c = color(i);
             chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(1)))
                 .map_err(plot_err)?
                 .label(*name)
                 .legend(move |(x, y)| {
@@ -480,7 +481,7 @@ pub fn plot_training_curve(path: impl AsRef<Path>, points: &[TrainingPoint]) -> 
                 ))
                 .map_err(plot_err)?;
             chart
-                .draw_series(LineSeries::new(c.avg.iter().copied(), col.stroke_width(3)))
+                .draw_series(LineSeries::new(c.avg.iter().copied(), col.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(format!("{} (moving average of {})", c.name, c.window))
                 .legend(move |(x, y)| {

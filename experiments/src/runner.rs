@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use agents::autoscaler::{Autoscaler, PolicyAutoscaler};
 use agents::baselines::{StaticReplicas, ThresholdRule};
-use agents::hpa::{Hpa, HpaConfig};
+use agents::hpa::Hpa;
 use agents::tabular_q::QLearning;
 use envs::{Env, ScalingEnv, ScalingEnvConfig, ENV_ID};
 use sim::trace::RateSeries;
@@ -55,12 +55,29 @@ pub struct Traffic {
 ///
 /// # Errors
 /// The trace cannot be read or is malformed (file and line named), or a window is empty.
-pub fn traffic(cfg: &ExperimentConfig) -> Result<Traffic> {
-    let base = base_dir(cfg);
+pub fn traffic(cfg: &ExperimentConfig, config_path: &Path) -> Result<Traffic> {
+    let base = base_dir(cfg, config_path);
     let w = cfg
         .workload
         .build(&base, cfg.training.seed)
         .with_context(|| "while building the workload (section [workload])".to_string())?;
+    if let (Some(want), Some(t)) = (cfg.workload.duration_s, cfg.workload.trace.as_ref()) {
+        let got = w.train.duration_s() + w.evaluation.duration_s();
+        if got * cfg.workload.time_compression < 0.99 * want {
+            tracing::warn!(
+                "workload.duration_s asks for {want} s but {} holds only {got:.0} s from \
+                 workload.start_s; using what is there",
+                t.display()
+            );
+        }
+    }
+    if w.evaluation.duration_s() < 10.0 * cfg.env.decision_interval_s {
+        tracing::warn!(
+            "the evaluation window is only {:.0} s ({} decisions): results will mean little",
+            w.evaluation.duration_s(),
+            (w.evaluation.duration_s() / cfg.env.decision_interval_s).floor()
+        );
+    }
     let peak = w.train.peak().max(w.evaluation.peak()).max(1e-9);
     Ok(Traffic {
         train: Arc::new(w.train),
@@ -90,7 +107,6 @@ fn env_for(
         cfg.workload.arrivals,
         peak,
     )
-    .map_err(|e| anyhow!("{e}"))
     .with_context(|| format!("while building the env for agent {}", spec.name))
 }
 
@@ -165,18 +181,9 @@ fn build_agent(
     env: &ScalingEnv,
 ) -> Result<Box<dyn Autoscaler>> {
     Ok(match spec.kind {
-        AgentKind::Hpa => {
-            // The HPA's own bounds, narrowed to the Deployment's (which always apply).
-            let d = &cfg.deployment;
-            let mut h = spec.hpa.clone().unwrap_or(HpaConfig {
-                min_replicas: d.min_replicas,
-                max_replicas: d.max_replicas,
-                ..HpaConfig::default()
-            });
-            h.min_replicas = h.min_replicas.max(d.min_replicas).min(d.max_replicas);
-            h.max_replicas = h.max_replicas.min(d.max_replicas).max(h.min_replicas);
-            Box::new(Hpa::new(h).map_err(|e| anyhow!("agent {}: {e}", spec.name))?)
-        }
+        AgentKind::Hpa => Box::new(
+            Hpa::new(cfg.hpa_config(spec)).map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
+        ),
         AgentKind::Static => Box::new(StaticReplicas::new(
             spec.replicas.unwrap_or(cfg.deployment.initial_replicas),
         )),
@@ -339,8 +346,15 @@ fn style() -> ProgressStyle {
 ///
 /// # Errors
 /// Any error of [`traffic`], [`train`] or [`evaluate`].
-pub fn run(cfg: &ExperimentConfig, threads: usize) -> Result<RunOutput> {
-    let t = traffic(cfg)?;
+pub fn run(cfg: &ExperimentConfig, config_path: &Path, threads: usize) -> Result<RunOutput> {
+    run_with(cfg, traffic(cfg, config_path)?, threads)
+}
+
+/// [`run`] on traffic already built with [`traffic`].
+///
+/// # Errors
+/// Any error of [`train`] or [`evaluate`].
+pub fn run_with(cfg: &ExperimentConfig, t: Traffic, threads: usize) -> Result<RunOutput> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

@@ -255,3 +255,85 @@ fn unknown_key_in_config_file_is_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn a_failed_run_leaves_earlier_results_alone() {
+    let out = tmp("keep");
+    run_ok(&[
+        "run",
+        s(&tiny()),
+        "--out",
+        s(&out),
+        "--set",
+        "evaluation.seeds=2",
+    ]);
+    let before = std::fs::read(out.join("config.toml")).unwrap();
+    let err = run_err(&[
+        "run",
+        s(&tiny()),
+        "--out",
+        s(&out),
+        "--set",
+        "workload.trace=datasets/nope.csv",
+    ]);
+    assert!(err.contains("nope.csv"), "{err}");
+    assert_eq!(std::fs::read(out.join("config.toml")).unwrap(), before);
+    assert!(out.join("summary.json").exists());
+    // A successful run without the learned agent removes the stale policy.
+    run_ok(&[
+        "run",
+        s(&tiny()),
+        "--out",
+        s(&out),
+        "--set",
+        "evaluation.seeds=2",
+        "--set",
+        "agents=[{name=\"hpa\",kind=\"hpa\"}]",
+    ]);
+    assert!(!out.join("policies/q.json").exists());
+}
+
+#[test]
+fn out_of_range_values_are_refused_before_any_work() {
+    let t = tiny();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "env.cooldown_s=1e20"], "env.cooldown_s"),
+        (&["--set", "agents.2.cooldown_s=1e20"], "cooldown_s"),
+        (&["--set", "metrics.window_s=1e12"], "metrics.window_s"),
+        (&["--set", "metrics.window_s=1e8"], "metrics.window_s"),
+        (
+            &["--set", "deployment.max_replicas=4000000000"],
+            "deployment.max_replicas",
+        ),
+        (&["--set", "experiment=../escape"], "`experiment`"),
+        (&["--set", "workload.peak_rps=abc"], "`workload.peak_rps`"),
+        (&["--set", "agents.1.foo=3"], "`agents[1].foo`"),
+        (&["--threads", "100000"], "--threads"),
+    ];
+    for (extra, expect) in cases {
+        let out = tmp("range");
+        let mut args = vec!["run", s(&t), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let err = run_err(&args);
+        assert!(
+            err.contains(expect),
+            "{extra:?}: expected {expect:?} in:\n{err}"
+        );
+        assert!(
+            !out.join("config.toml").exists(),
+            "{extra:?} touched the output folder"
+        );
+    }
+}
+
+#[test]
+fn type_errors_in_the_file_name_line_and_key() {
+    let dir = tmp("types");
+    let p = dir.join("t.toml");
+    let text = std::fs::read_to_string(tiny())
+        .unwrap()
+        .replace("peak_rps = 150.0", "peak_rps = \"150\"");
+    std::fs::write(&p, text).unwrap();
+    let err = run_err(&["run", s(&p), "--out", s(&dir.join("o"))]);
+    assert!(err.contains("line 9") && err.contains("peak_rps"), "{err}");
+}

@@ -242,24 +242,45 @@ pub struct Scenario {
     pub metrics: MetricsConfig,
 }
 
+/// The largest number any duration, rate or cost field accepts (1e9: about 31 years in
+/// seconds), so that every derived quantity stays finite and representable.
+pub const MAX_VALUE: f64 = 1e9;
+
+/// The most pods or nodes a scenario may ask for.
+pub const MAX_OBJECTS: u32 = 100_000;
+
+/// The most ticks a metrics window may span (its per-pod ring is allocated up front).
+pub const MAX_WINDOW_TICKS: f64 = 100_000.0;
+
 fn positive(field: &str, v: f64) -> Result<()> {
-    if v.is_finite() && v > 0.0 {
+    if v.is_finite() && v > 0.0 && v <= MAX_VALUE {
         Ok(())
     } else {
         Err(Error::config(
             field,
-            format!("expected a finite number > 0, got {v}"),
+            format!("expected a number in (0, {MAX_VALUE:e}], got {v}"),
         ))
     }
 }
 
 fn non_negative(field: &str, v: f64) -> Result<()> {
-    if v.is_finite() && v >= 0.0 {
+    if v.is_finite() && (0.0..=MAX_VALUE).contains(&v) {
         Ok(())
     } else {
         Err(Error::config(
             field,
-            format!("expected a finite number >= 0, got {v}"),
+            format!("expected a number in [0, {MAX_VALUE:e}], got {v}"),
+        ))
+    }
+}
+
+fn at_most(field: &str, v: u32, max: u32) -> Result<()> {
+    if v <= max {
+        Ok(())
+    } else {
+        Err(Error::config(
+            field,
+            format!("expected at most {max}, got {v}"),
         ))
     }
 }
@@ -308,6 +329,12 @@ impl Scenario {
     pub fn validate(&self) -> Result<()> {
         let c = &self.cluster;
         nonzero("cluster.nodes", u64::from(c.nodes))?;
+        at_most("cluster.max_nodes", c.max_nodes, MAX_OBJECTS)?;
+        at_most(
+            "deployment.max_replicas",
+            self.deployment.max_replicas,
+            MAX_OBJECTS,
+        )?;
         nonzero("cluster.node_cpu_milli", c.node_cpu_milli)?;
         nonzero("cluster.node_memory_bytes", c.node_memory_bytes)?;
         if c.max_nodes < c.nodes {
@@ -407,6 +434,15 @@ impl Scenario {
             ("metrics.scrape_interval_s", m.scrape_interval_s),
         ] {
             positive(f, v)?;
+            if v / s.tick_s > MAX_WINDOW_TICKS {
+                return Err(Error::config(
+                    f,
+                    format!(
+                        "expected at most {MAX_WINDOW_TICKS} ticks of {} s, got {v} s",
+                        s.tick_s
+                    ),
+                ));
+            }
             if v < s.tick_s {
                 return Err(Error::config(
                     f,

@@ -263,11 +263,14 @@ impl Simulation {
         self.stats.summary()
     }
 
-    /// Requests waiting or in service right now.
+    /// Requests waiting or in service right now (`+ 0.0` turns the `-0.0` an empty float sum
+    /// gives into `0`).
     pub fn backlog(&self) -> f64 {
         match self.sc.service.mode {
-            ServiceMode::Fluid => self.backlog.iter().map(|s| s.1).sum(),
-            ServiceMode::Request => self.pods.iter().map(|p| p.queue.len() as f64).sum(),
+            ServiceMode::Fluid => self.backlog.iter().map(|s| s.1).sum::<f64>() + 0.0,
+            ServiceMode::Request => {
+                self.pods.iter().map(|p| p.queue.len() as f64).sum::<f64>() + 0.0
+            }
         }
     }
 

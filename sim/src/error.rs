@@ -18,7 +18,7 @@ pub enum Error {
         message: String,
     },
     /// A trace file could not be opened or read. The run cannot start.
-    #[error("cannot read trace {path}: {source}")]
+    #[error("cannot read trace {path}")]
     TraceIo {
         /// The trace file.
         path: PathBuf,

@@ -149,7 +149,7 @@ impl Simulation {
         while self.backlog.front().is_some_and(|s| t1 - s.0 > timeout) {
             dropped += self.backlog.pop_front().map_or(0.0, |s| s.1);
         }
-        let backlog: f64 = self.backlog.iter().map(|s| s.1).sum();
+        let backlog: f64 = self.backlog.iter().map(|s| s.1).sum::<f64>() + 0.0;
         // Per-pod sojourn rate.
         let theta_min = 100f64.ln() / timeout;
         // The per-pod queue's steady state follows the offered rate, not this tick's Poisson
