@@ -37,6 +37,25 @@ fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// Runs `run CONFIG --out DIR EXTRA...` for each `(EXTRA, expected)` case: each must fail
+/// with a clear error containing `expected`, without writing to `DIR`.
+fn expect_errors(config: &Path, cases: &[(&[&str], &str)]) {
+    for (extra, expect) in cases {
+        let out = tmp("expect-error");
+        let mut args = vec!["run", s(config), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let err = run_err(&args);
+        assert!(
+            err.contains(expect),
+            "{extra:?}: expected {expect:?} in:\n{err}"
+        );
+        assert!(
+            !out.join("config.toml").exists(),
+            "{extra:?} touched the output folder"
+        );
+    }
+}
+
 /// Runs with `args` expecting failure; returns stderr, checked to be a clean error.
 fn run_err(args: &[&str]) -> String {
     let out = nimbusguard(args);
@@ -190,16 +209,7 @@ fn bad_configs_get_clear_errors() {
         (&["--set", "agents.0.kind=dqn-x"], "unknown variant"),
         (&["--set", "service.timeout_s=0"], "service.timeout_s"),
     ];
-    for (extra, expect) in cases {
-        let out = tmp("bad");
-        let mut args = vec!["run", s(&t), "--out", s(&out)];
-        args.extend_from_slice(extra);
-        let err = run_err(&args);
-        assert!(
-            err.contains(expect),
-            "{extra:?}: expected {expect:?} in:\n{err}"
-        );
-    }
+    expect_errors(&t, cases);
     let err = run_err(&["run", "no/such/config.toml"]);
     assert!(err.contains("no/such/config.toml"), "{err}");
 }
@@ -310,20 +320,7 @@ fn out_of_range_values_are_refused_before_any_work() {
         (&["--set", "agents.1.foo=3"], "`agents[1].foo`"),
         (&["--threads", "100000"], "--threads"),
     ];
-    for (extra, expect) in cases {
-        let out = tmp("range");
-        let mut args = vec!["run", s(&t), "--out", s(&out)];
-        args.extend_from_slice(extra);
-        let err = run_err(&args);
-        assert!(
-            err.contains(expect),
-            "{extra:?}: expected {expect:?} in:\n{err}"
-        );
-        assert!(
-            !out.join("config.toml").exists(),
-            "{extra:?} touched the output folder"
-        );
-    }
+    expect_errors(&t, cases);
 }
 
 #[test]
