@@ -237,8 +237,11 @@ impl QLearningConfig {
                 format!("must be in (0, 1], got {}", self.epsilon_decay),
             ));
         }
-        if self.episodes == 0 {
-            return Err(invalid("episodes", "must be at least 1, got 0".into()));
+        if self.episodes == 0 || self.episodes > 1_000_000 {
+            return Err(invalid(
+                "episodes",
+                format!("must be in 1..=1000000, got {}", self.episodes),
+            ));
         }
         for (field, n) in [
             ("cpu_bins", self.cpu_bins),

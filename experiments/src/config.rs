@@ -23,6 +23,9 @@ use sim::Scenario;
 /// The default experiment config, relative to the repository root.
 pub const DEFAULT_CONFIG: &str = "experiments/configs/quickstart.toml";
 
+/// The most evaluation seeds an experiment may ask for.
+pub const MAX_SEEDS: u64 = 100_000;
+
 /// Which algorithm an agent runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -238,6 +241,20 @@ impl ExperimentConfig {
             if !(i.is_finite() && i > 0.0) {
                 bail!("`output.timeseries_interval_s`: expected a number of seconds > 0, got {i}");
             }
+        }
+        if self.evaluation.seeds > MAX_SEEDS {
+            bail!(
+                "`evaluation.seeds`: expected at most {MAX_SEEDS} seeds, got {}",
+                self.evaluation.seeds
+            );
+        }
+        if self
+            .evaluation
+            .first_seed
+            .checked_add(self.evaluation.seeds)
+            .is_none()
+        {
+            bail!("`evaluation.first_seed`: first_seed + seeds overflows a 64-bit seed");
         }
         if self.evaluation.seeds < 2 {
             bail!(
