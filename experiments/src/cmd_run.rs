@@ -36,8 +36,15 @@ pub fn execute(
     // failed run never alters the results of an earlier one.
     let traffic = traffic(&cfg, config)?;
     let dir = out_dir(&cfg, out);
-    prepare_out_dir(&dir)?;
-    let resolved = toml::to_string_pretty(&cfg).context("cannot render the resolved config")?;
+    prepare_out_dir(&dir, config)?;
+    let mut written = cfg.clone();
+    if let Some(t) = cfg.workload.trace.as_ref().filter(|t| t.is_relative()) {
+        let base = crate::config::base_dir(&cfg, config);
+        if base != Path::new(".") {
+            written.workload.trace = Some(base.join(t));
+        }
+    }
+    let resolved = toml::to_string_pretty(&written).context("cannot render the resolved config")?;
     std::fs::write(dir.join("config.toml"), resolved)
         .with_context(|| format!("cannot write {}", dir.join("config.toml").display()))?;
     let output = run_with(&cfg, traffic, threads)?;
@@ -109,34 +116,51 @@ pub fn execute(
     Ok(dir)
 }
 
-/// The files and folders a run writes; only these are removed from a reused output folder.
-const OUTPUTS: [&str; 8] = [
+/// The files a run writes at the top of its folder, and the plots it draws; only these (and
+/// `policies/*.json`) are removed from a reused output folder.
+const OUTPUTS: [&str; 9] = [
     "config.toml",
     "episodes.csv",
     "timeseries.csv",
     "training.csv",
     "summary.json",
     "summary.md",
-    "plots",
-    "policies",
+    "plots/load_and_replicas.png",
+    "plots/latency.png",
+    "plots/training_curve.png",
 ];
 
-/// Creates `dir` (with `policies/`), removing the outputs of an earlier run there (and nothing
-/// else), so no stale policy or plot survives next to new results.
-fn prepare_out_dir(dir: &Path) -> Result<()> {
+/// Creates `dir` (with `policies/`), removing the outputs of an earlier run there and nothing
+/// else, so no stale policy or plot survives next to new results.
+///
+/// # Errors
+/// `dir` is a file, holds the config being run as its `config.toml`, or cannot be written.
+fn prepare_out_dir(dir: &Path, config: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         anyhow::bail!("--out {}: exists and is not a folder", dir.display());
     }
-    for name in OUTPUTS {
-        let p = dir.join(name);
-        let removed = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
-        } else if p.exists() {
-            std::fs::remove_file(&p)
-        } else {
-            Ok(())
-        };
-        removed.with_context(|| format!("cannot remove the earlier output {}", p.display()))?;
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    if same(&dir.join("config.toml"), config) {
+        anyhow::bail!(
+            "--out {}: its config.toml is the config being run and would be overwritten; \
+             choose another output folder",
+            dir.display()
+        );
+    }
+    let mut stale: Vec<std::path::PathBuf> = OUTPUTS.iter().map(|n| dir.join(n)).collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("policies")) {
+        stale.extend(
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json")),
+        );
+    }
+    for p in stale.iter().filter(|p| p.is_file()) {
+        std::fs::remove_file(p)
+            .with_context(|| format!("cannot remove the earlier output {}", p.display()))?;
     }
     std::fs::create_dir_all(dir.join("policies"))
         .with_context(|| format!("cannot create output folder {}", dir.display()))

@@ -334,3 +334,30 @@ fn type_errors_in_the_file_name_line_and_key() {
     let err = run_err(&["run", s(&p), "--out", s(&dir.join("o"))]);
     assert!(err.contains("line 9") && err.contains("peak_rps"), "{err}");
 }
+
+#[test]
+fn out_folder_holding_the_config_is_refused_and_other_files_are_kept() {
+    let dir = tmp("own");
+    let cfg = dir.join("config.toml");
+    std::fs::copy(tiny(), &cfg).unwrap();
+    let before = std::fs::read(&cfg).unwrap();
+    let err = run_err(&["run", s(&cfg), "--out", s(&dir)]);
+    assert!(err.contains("config being run"), "{err}");
+    assert_eq!(std::fs::read(&cfg).unwrap(), before);
+    // A user's file in plots/ survives a run into that folder.
+    let out = dir.join("out");
+    std::fs::create_dir_all(out.join("plots")).unwrap();
+    std::fs::write(out.join("plots/notes.txt"), "mine").unwrap();
+    run_ok(&[
+        "run",
+        s(&cfg),
+        "--out",
+        s(&out),
+        "--set",
+        "evaluation.seeds=2",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("plots/notes.txt")).unwrap(),
+        "mine"
+    );
+}

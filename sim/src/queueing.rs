@@ -217,18 +217,27 @@ impl LatencyHistogram {
         self.total
     }
 
-    /// The `q`-quantile, seconds (upper edge of its bin; 0 if empty).
+    /// The `q`-quantile, seconds (0 if empty): the bin holding the nearest-rank sample,
+    /// interpolated linearly within the bin by rank, so quantiles move continuously with the
+    /// data rather than in 0.5% steps.
     pub fn quantile(&self, q: f64) -> f64 {
         if self.total == 0 {
             return 0.0;
         }
         let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
         let mut acc = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            acc += c;
-            if acc >= rank {
-                return H_MIN_S * (H_RATIO_LN * i as f64).exp();
+        for (i, &c) in self.counts.iter().enumerate() {
+            if acc + c >= rank {
+                let upper = H_MIN_S * (H_RATIO_LN * i as f64).exp();
+                let lower = if i == 0 {
+                    0.0
+                } else {
+                    H_MIN_S * (H_RATIO_LN * (i - 1) as f64).exp()
+                };
+                let within = (rank - acc) as f64 / c as f64;
+                return lower + (upper - lower) * within;
             }
+            acc += c;
         }
         H_MIN_S * (H_RATIO_LN * self.counts.len() as f64).exp()
     }
