@@ -125,6 +125,12 @@ pub fn train(
         .iter()
         .filter(|a| a.kind == AgentKind::QLearning)
         .collect();
+    if !specs.is_empty() {
+        note_progress(&format!(
+            "training {} agent(s) on the training window",
+            specs.len()
+        ));
+    }
     let bars = indicatif::MultiProgress::new();
     let results: Vec<Result<(QLearning, Vec<TrainingPoint>)>> = pool.install(|| {
         specs
@@ -335,6 +341,15 @@ pub fn evaluate(
     Ok((record, series))
 }
 
+/// One line on stderr when it is not a terminal (where the progress bars do not show), so a
+/// long run in CI or a log file says what it is doing.
+fn note_progress(what: &str) {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        eprintln!("nimbusguard: {what}");
+    }
+}
+
 fn style() -> ProgressStyle {
     ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len} ({elapsed}, eta {eta})")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -373,6 +388,10 @@ pub fn run_with(cfg: &ExperimentConfig, t: Traffic, threads: usize) -> Result<Ru
                 .map(move |(i, &s)| (a, s, (i as u64) < cfg.output.timeseries_seeds))
         })
         .collect();
+    note_progress(&format!(
+        "evaluating {} episodes (agents x seeds)",
+        tasks.len()
+    ));
     let bar = ProgressBar::new(tasks.len() as u64)
         .with_style(style())
         .with_message("evaluate");
