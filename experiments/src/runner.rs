@@ -14,8 +14,8 @@ use agents::baselines::{StaticReplicas, ThresholdRule};
 use agents::hpa::Hpa;
 use agents::tabular_q::QLearning;
 use envs::{Env, ScalingEnv, ScalingEnvConfig, ENV_ID};
+use sim::accounting::TickAggregate;
 use sim::trace::RateSeries;
-use sim::TickStats;
 
 use crate::config::{base_dir, kebab, AgentKind, AgentSpec, ExperimentConfig};
 use crate::records::{EpisodeMetrics, EpisodeRecord, TickRecord, TrainingPoint};
@@ -213,61 +213,26 @@ fn build_agent(
     })
 }
 
-/// Aggregates consecutive ticks into one time-series row (`output.timeseries_interval_s`).
-#[derive(Default)]
-struct StepAgg {
-    ticks: u32,
-    arrivals: f64,
-    served: f64,
-    dropped: f64,
-    w50: f64,
-    w95: f64,
-    w99: f64,
-    util: f64,
-    violated: bool,
-    last: TickStats,
-}
-
-impl StepAgg {
-    fn add(&mut self, t: &TickStats) {
-        self.ticks += 1;
-        self.arrivals += t.arrivals;
-        self.served += t.served;
-        self.dropped += t.dropped;
-        self.w50 += t.served * t.p50_latency_ms;
-        self.w95 += t.served * t.p95_latency_ms;
-        self.w99 += t.served * t.p99_latency_ms;
-        self.util += t.cpu_utilization;
-        self.violated |= t.slo_violated;
-        self.last = *t;
-    }
-
-    fn row(&self, agent: &str, seed: u64, tick_s: f64) -> TickRecord {
-        let dur = f64::from(self.ticks.max(1)) * tick_s;
-        let w = |x: f64| {
-            if self.served > 0.0 {
-                x / self.served
-            } else {
-                0.0
-            }
-        };
-        TickRecord {
-            agent: agent.to_string(),
-            seed,
-            time_s: self.last.time_s,
-            arrival_rps: self.arrivals / dur,
-            served_rps: self.served / dur,
-            dropped_rps: self.dropped / dur,
-            backlog: self.last.backlog,
-            desired_replicas: self.last.desired_replicas,
-            ready_replicas: self.last.ready_replicas,
-            pending_replicas: self.last.pending_replicas,
-            cpu_utilization: self.util / f64::from(self.ticks.max(1)),
-            p50_latency_ms: w(self.w50),
-            p95_latency_ms: w(self.w95),
-            p99_latency_ms: w(self.w99),
-            slo_violated: self.violated,
-        }
+/// One `timeseries.csv` row from the ticks it aggregates.
+fn series_row(a: &TickAggregate, agent: &str, seed: u64, tick_s: f64) -> TickRecord {
+    let dur = f64::from(a.ticks.max(1)) * tick_s;
+    let [p50, p95, p99] = a.latency_ms();
+    TickRecord {
+        agent: agent.to_string(),
+        seed,
+        time_s: a.last.time_s,
+        arrival_rps: a.arrivals / dur,
+        served_rps: a.served / dur,
+        dropped_rps: a.dropped / dur,
+        backlog: a.last.backlog,
+        desired_replicas: a.last.desired_replicas,
+        ready_replicas: a.last.ready_replicas,
+        pending_replicas: a.last.pending_replicas,
+        cpu_utilization: a.utilization_mean(),
+        p50_latency_ms: p50,
+        p95_latency_ms: p95,
+        p99_latency_ms: p99,
+        slo_violated: a.slo_violated,
     }
 }
 
@@ -293,7 +258,7 @@ pub fn evaluate(
         .timeseries_interval_s
         .map_or(1, |i| (i / tick_s).round().max(1.0) as u32);
     let mut series = Vec::new();
-    let mut agg = StepAgg::default();
+    let mut agg = TickAggregate::default();
     let mut ret = 0.0;
     loop {
         let decision = agent.decide(env.cluster_state());
@@ -301,8 +266,8 @@ pub fn evaluate(
             if keep_series {
                 agg.add(tk);
                 if agg.ticks == row_ticks {
-                    series.push(agg.row(&spec.name, seed, tick_s));
-                    agg = StepAgg::default();
+                    series.push(series_row(&agg, &spec.name, seed, tick_s));
+                    agg = TickAggregate::default();
                 }
             }
         });
@@ -312,7 +277,7 @@ pub fn evaluate(
         }
     }
     if agg.ticks > 0 {
-        series.push(agg.row(&spec.name, seed, tick_s));
+        series.push(series_row(&agg, &spec.name, seed, tick_s));
     }
     let sim = env.simulation().expect("reset builds the simulation");
     let s = sim.summary();

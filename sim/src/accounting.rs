@@ -40,6 +40,72 @@ pub struct TickStats {
     pub slo_violated: bool,
 }
 
+/// Totals of consecutive ticks, with latency percentiles weighted by requests served: what a
+/// Prometheus scrape reports over its interval, and what one row of an aggregated time series
+/// shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TickAggregate {
+    /// Ticks added.
+    pub ticks: u32,
+    /// Requests arrived, served and dropped over those ticks.
+    pub arrivals: f64,
+    /// See `arrivals`.
+    pub served: f64,
+    /// See `arrivals`.
+    pub dropped: f64,
+    /// Sums of `served x p50/p95/p99 latency` (ms x requests).
+    pub weighted_latency_ms: [f64; 3],
+    /// Sum of the ticks' CPU utilization.
+    pub utilization_sum: f64,
+    /// Some tick violated the SLO.
+    pub slo_violated: bool,
+    /// The last tick added.
+    pub last: TickStats,
+}
+
+impl TickAggregate {
+    /// Adds one tick.
+    pub fn add(&mut self, t: &TickStats) {
+        self.ticks += 1;
+        self.arrivals += t.arrivals;
+        self.served += t.served;
+        self.dropped += t.dropped;
+        let q = [t.p50_latency_ms, t.p95_latency_ms, t.p99_latency_ms];
+        for (w, x) in self.weighted_latency_ms.iter_mut().zip(q) {
+            *w += t.served * x;
+        }
+        self.utilization_sum += t.cpu_utilization;
+        self.slo_violated |= t.slo_violated;
+        self.last = *t;
+    }
+
+    /// p50, p95 and p99 latency (ms): the ticks' percentiles weighted by requests served
+    /// (0 when nothing was served).
+    pub fn latency_ms(&self) -> [f64; 3] {
+        self.weighted_latency_ms.map(|w| {
+            if self.served > 0.0 {
+                w / self.served
+            } else {
+                0.0
+            }
+        })
+    }
+
+    /// Dropped / arrived (0 when nothing arrived).
+    pub fn dropped_ratio(&self) -> f64 {
+        if self.arrivals > 0.0 {
+            self.dropped / self.arrivals
+        } else {
+            0.0
+        }
+    }
+
+    /// Mean of the ticks' CPU utilization (0 for no tick).
+    pub fn utilization_mean(&self) -> f64 {
+        self.utilization_sum / f64::from(self.ticks.max(1))
+    }
+}
+
 /// Running totals of an episode.
 #[derive(Debug, Clone, Default)]
 pub struct EpisodeStats {

@@ -10,7 +10,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
 
-use crate::accounting::{EpisodeStats, EpisodeSummary, TickStats};
+use crate::accounting::{EpisodeStats, EpisodeSummary, TickAggregate, TickStats};
 use crate::cluster::{pick_node, Lifecycle, Node, Pod, UsageWindows};
 use crate::config::{Scenario, ServiceMode};
 use crate::event::{Event, EventQueue};
@@ -29,17 +29,6 @@ pub(crate) struct Scraped {
     pub p99: f64,
     pub queue: f64,
     pub dropped_ratio: f64,
-}
-
-/// Totals since the last scrape.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ScrapeAcc {
-    pub arrivals: f64,
-    pub served: f64,
-    pub dropped: f64,
-    pub w50: f64,
-    pub w95: f64,
-    pub w99: f64,
 }
 
 /// A running simulation of one Deployment on one cluster, for one traffic window and seed.
@@ -88,7 +77,7 @@ pub struct Simulation {
     pub(crate) tick_dropped: f64,
     // metrics
     pub(crate) scraped: Scraped,
-    pub(crate) scrape_acc: ScrapeAcc,
+    pub(crate) scrape_acc: TickAggregate,
     pub(crate) last_tick: TickStats,
     pub(crate) stats: EpisodeStats,
 }
@@ -169,7 +158,7 @@ impl Simulation {
             tick_arrivals: 0.0,
             tick_dropped: 0.0,
             scraped: Scraped::default(),
-            scrape_acc: ScrapeAcc::default(),
+            scrape_acc: TickAggregate::default(),
             last_tick: TickStats::default(),
             stats: EpisodeStats::default(),
         };
@@ -613,21 +602,16 @@ impl Simulation {
     /// Prometheus: request rate, latency and drops over the last scrape interval.
     fn scrape(&mut self) {
         let a = self.scrape_acc;
-        let interval = self.sc.metrics.scrape_interval_s;
-        let w = a.served.max(0.0);
+        let [p50, p95, p99] = a.latency_ms();
         self.scraped = Scraped {
-            rate: a.arrivals / interval,
-            p50: if w > 0.0 { a.w50 / w } else { 0.0 },
-            p95: if w > 0.0 { a.w95 / w } else { 0.0 },
-            p99: if w > 0.0 { a.w99 / w } else { 0.0 },
+            rate: a.arrivals / self.sc.metrics.scrape_interval_s,
+            p50,
+            p95,
+            p99,
             queue: self.backlog(),
-            dropped_ratio: if a.arrivals > 0.0 {
-                a.dropped / a.arrivals
-            } else {
-                0.0
-            },
+            dropped_ratio: a.dropped_ratio(),
         };
-        self.scrape_acc = ScrapeAcc::default();
+        self.scrape_acc = TickAggregate::default();
     }
 
     /// Fills `state` with what a controller sees now (no reallocation once warmed up).

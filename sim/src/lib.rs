@@ -55,7 +55,7 @@ pub mod time;
 pub mod trace;
 pub mod workload;
 
-pub use accounting::{EpisodeStats, EpisodeSummary, TickStats};
+pub use accounting::{EpisodeStats, EpisodeSummary, TickAggregate, TickStats};
 pub use config::{Scenario, ServiceMode};
 pub use engine::Simulation;
 pub use error::{Error, Result};

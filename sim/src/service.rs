@@ -66,13 +66,7 @@ impl Simulation {
         let s = &self.sc.service;
         stats.slo_violated = (stats.served > 0.0 && stats.p95_latency_ms > s.slo_p95_ms)
             || (stats.arrivals > 0.0 && stats.dropped / stats.arrivals > s.slo_max_dropped_ratio);
-        let acc = &mut self.scrape_acc;
-        acc.arrivals += stats.arrivals;
-        acc.served += stats.served;
-        acc.dropped += stats.dropped;
-        acc.w50 += stats.served * stats.p50_latency_ms;
-        acc.w95 += stats.served * stats.p95_latency_ms;
-        acc.w99 += stats.served * stats.p99_latency_ms;
+        self.scrape_acc.add(&stats);
         self.stats.add(&stats, s.tick_s);
         self.last_tick = stats;
         if self.sc.service.mode == ServiceMode::Request {

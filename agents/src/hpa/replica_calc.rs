@@ -2,7 +2,9 @@
 //! (`ReplicaCalculator` of `replica_calculator.go`, newest version): hpa-algorithm.md
 //! sections 6 to 9.
 
-use super::grouping::{group_pods, remove_ignored_and_unready, PodGroup, ReadinessConfig};
+use super::grouping::{
+    group_pods, remove_ignored_and_unready, GroupCounts, PodGroup, ReadinessConfig,
+};
 use super::{
     f64_to_i32, f64_to_i64, i128_to_i64, i64_to_i32, ControllerVariant, HpaError, MetricsSource,
     Millis, PodMetricsInfo, PodRecord, PodSample, Tolerances,
@@ -139,22 +141,7 @@ impl ReplicaCalculator {
         source
             .resource_metric(resource, container, &mut self.metrics)
             .map_err(|e| e.context(format!("unable to get metrics for resource {resource}")))?;
-        if pods.is_empty() {
-            return Err(HpaError::NoPods);
-        }
-        let cpu = resource == "cpu";
-        let counts = group_pods(
-            pods,
-            &self.metrics,
-            cpu,
-            now_ms,
-            self.readiness,
-            &mut self.groups,
-        );
-        remove_ignored_and_unready(&mut self.metrics, &self.groups);
-        if self.metrics.is_empty() {
-            return Err(HpaError::NoMetricsForTargetedPods);
-        }
+        let counts = self.ready_samples(pods, resource == "cpu", now_ms)?;
         self.requests.clear();
         for i in 0..pods.len() {
             let request = source.pod_request(i, resource, container)?;
@@ -249,16 +236,19 @@ impl ReplicaCalculator {
         self.plain_metric_replicas(pods, now_ms, current, target_milli, false, tolerances)
     }
 
-    /// `calcPlainMetricReplicas` on the samples already in the calculator's map.
-    fn plain_metric_replicas(
+    /// The step both calculators start with (`groupPods`, then dropping the samples of ignored
+    /// and unready pods): returns the pod counts per group and leaves in the map only the
+    /// samples of ready pods (and stray samples of pods not in the list, as Go does).
+    ///
+    /// # Errors
+    /// [`HpaError::NoPods`] for an empty pod list, [`HpaError::NoMetricsForTargetedPods`] if no
+    /// sample remains.
+    fn ready_samples(
         &mut self,
         pods: &[PodRecord],
-        now_ms: Millis,
-        current: i32,
-        target_milli: i64,
         cpu: bool,
-        tolerances: Tolerances,
-    ) -> Result<UsageProposal, HpaError> {
+        now_ms: Millis,
+    ) -> Result<GroupCounts, HpaError> {
         if pods.is_empty() {
             return Err(HpaError::NoPods);
         }
@@ -274,6 +264,20 @@ impl ReplicaCalculator {
         if self.metrics.is_empty() {
             return Err(HpaError::NoMetricsForTargetedPods);
         }
+        Ok(counts)
+    }
+
+    /// `calcPlainMetricReplicas` on the samples already in the calculator's map.
+    fn plain_metric_replicas(
+        &mut self,
+        pods: &[PodRecord],
+        now_ms: Millis,
+        current: i32,
+        target_milli: i64,
+        cpu: bool,
+        tolerances: Tolerances,
+    ) -> Result<UsageProposal, HpaError> {
+        let counts = self.ready_samples(pods, cpu, now_ms)?;
         let (ratio, usage_milli) = metric_usage_ratio(&self.metrics, target_milli);
         let proposal = |replicas| UsageProposal {
             replicas,
