@@ -9,6 +9,7 @@
 //! - [`hpa`] — the Kubernetes HorizontalPodAutoscaler algorithm and its reference-case harness.
 //! - [`baselines`] — [`baselines::StaticReplicas`] and the [`baselines::ThresholdRule`].
 //! - [`tabular_q`] — tabular Q-learning (seed parameters), with save and load.
+//! - [`forecast`] — the [`forecast::Forecaster`] trait, baselines and the LSTM forecaster.
 //!
 //! ```
 //! use agents::hpa::{Hpa, HpaConfig};
@@ -34,6 +35,7 @@
 
 pub mod autoscaler;
 pub mod baselines;
+pub mod forecast;
 pub mod hpa;
 pub mod tabular_q;
 
@@ -53,4 +55,7 @@ pub enum Error {
     /// A Q-learning config, training run or saved table is invalid.
     #[error(transparent)]
     QLearning(#[from] tabular_q::QLearningError),
+    /// A forecaster's config, training series or saved model is invalid.
+    #[error(transparent)]
+    Forecast(#[from] forecast::ForecastError),
 }
