@@ -9,6 +9,7 @@
 //! - [`hpa`] — the Kubernetes HorizontalPodAutoscaler algorithm and its reference-case harness.
 //! - [`baselines`] — [`baselines::StaticReplicas`] and the [`baselines::ThresholdRule`].
 //! - [`tabular_q`] — tabular Q-learning (seed parameters), with save and load.
+//! - [`nn`] — the burn device, seeded network initialisation, named random streams.
 //! - [`forecast`] — the [`forecast::Forecaster`] trait, baselines and the LSTM forecaster.
 //!
 //! ```
@@ -37,6 +38,7 @@ pub mod autoscaler;
 pub mod baselines;
 pub mod forecast;
 pub mod hpa;
+pub mod nn;
 pub mod tabular_q;
 
 pub use autoscaler::{Autoscaler, Policy, PolicyAutoscaler};

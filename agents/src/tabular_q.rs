@@ -52,6 +52,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::autoscaler::Policy;
+use crate::nn::{derive_seed, splitmix64};
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -277,25 +278,6 @@ fn bin(v: f32, n: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Seeding
 // ---------------------------------------------------------------------------------------------
-
-/// SplitMix64 finaliser (Steele, Lea and Flood 2014): a bijective 64-bit mixer.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Seed of the random stream named `component` within the run seeded by `run_seed`
-/// (SplitMix64 of the run seed, xor the FNV-1a hash of the name, mixed again).
-fn derive_seed(run_seed: u64, component: &str) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in component.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    splitmix64(splitmix64(run_seed) ^ h)
-}
 
 /// The seed [`QLearning::train`] passes to `env.reset` at the start of episode `episode` (from
 /// 0) of the run seeded by `run_seed`. Pure function: use it to replay one training episode.
