@@ -11,6 +11,7 @@
 //! - [`tabular_q`] — tabular Q-learning (seed parameters), with save and load.
 //! - [`nn`] — the burn device, seeded network initialisation, named random streams.
 //! - [`forecast`] — the [`forecast::Forecaster`] trait, baselines and the LSTM forecaster.
+//! - [`anomaly`] — streaming anomaly detectors (rolling MAD, EWMA z-score, forecast residual).
 //!
 //! ```
 //! use agents::hpa::{Hpa, HpaConfig};
@@ -34,6 +35,7 @@
 //! assert_eq!(hpa.decide(&state).desired_replicas, 5);
 //! ```
 
+pub mod anomaly;
 pub mod autoscaler;
 pub mod baselines;
 pub mod forecast;
@@ -60,4 +62,7 @@ pub enum Error {
     /// A forecaster's config, training series or saved model is invalid.
     #[error(transparent)]
     Forecast(#[from] forecast::ForecastError),
+    /// An anomaly detector's config or training series is invalid.
+    #[error(transparent)]
+    Anomaly(#[from] anomaly::AnomalyError),
 }
