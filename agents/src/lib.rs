@@ -9,6 +9,7 @@
 //! - [`hpa`] — the Kubernetes HorizontalPodAutoscaler algorithm and its reference-case harness.
 //! - [`baselines`] — [`baselines::StaticReplicas`] and the [`baselines::ThresholdRule`].
 //! - [`tabular_q`] — tabular Q-learning (seed parameters), with save and load.
+//! - [`dqn`] — DQN with replay buffer, target network and double-DQN targets (burn), save/load.
 //! - [`nn`] — the burn device, seeded network initialisation, named random streams.
 //! - [`forecast`] — the [`forecast::Forecaster`] trait, baselines and the LSTM forecaster.
 //! - [`anomaly`] — streaming anomaly detectors (rolling MAD, EWMA z-score, forecast residual).
@@ -38,6 +39,7 @@
 pub mod anomaly;
 pub mod autoscaler;
 pub mod baselines;
+pub mod dqn;
 pub mod forecast;
 pub mod hpa;
 pub mod nn;
@@ -59,6 +61,9 @@ pub enum Error {
     /// A Q-learning config, training run or saved table is invalid.
     #[error(transparent)]
     QLearning(#[from] tabular_q::QLearningError),
+    /// A DQN config, training run or saved agent is invalid.
+    #[error(transparent)]
+    Dqn(#[from] dqn::DqnError),
     /// A forecaster's config, training series or saved model is invalid.
     #[error(transparent)]
     Forecast(#[from] forecast::ForecastError),

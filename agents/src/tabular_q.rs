@@ -165,6 +165,12 @@ pub struct QLearningConfig {
     /// Uniform bins for feature 3 (desired replicas / max replicas), in `1..=1024`. Default 10
     /// (5 pods per bin with 50 max replicas).
     pub replica_bins: usize,
+    /// Uniform bins for the observation features after the first four, in order (for a
+    /// predictive hybrid: the forecast, then its uncertainty; see
+    /// [`crate::predictive::PredictiveFeatures`]), each in `1..=1024`, at most 4 features.
+    /// Default: none (features after index 3 are ignored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_bins: Vec<usize>,
 }
 
 impl Default for QLearningConfig {
@@ -180,6 +186,7 @@ impl Default for QLearningConfig {
             memory_bins: 4,
             rate_bins: 10,
             replica_bins: 10,
+            extra_bins: Vec::new(),
         }
     }
 }
@@ -197,7 +204,12 @@ impl QLearningConfig {
 
     /// Number of discrete states (product of the bins).
     pub fn n_states(&self) -> usize {
-        self.bins().iter().product()
+        self.bins().iter().chain(&self.extra_bins).product()
+    }
+
+    /// Observation features the discretization reads: 4 plus `extra_bins.len()`.
+    pub fn features(&self) -> usize {
+        FEATURES + self.extra_bins.len()
     }
 
     /// Checks every field.
@@ -242,6 +254,22 @@ impl QLearningConfig {
             return Err(invalid(
                 "episodes",
                 format!("must be in 1..=1000000, got {}", self.episodes),
+            ));
+        }
+        if self.extra_bins.len() > 4 {
+            return Err(invalid(
+                "extra_bins",
+                format!("at most 4 extra features, got {}", self.extra_bins.len()),
+            ));
+        }
+        if let Some(&n) = self
+            .extra_bins
+            .iter()
+            .find(|&&n| !(1..=MAX_BINS).contains(&n))
+        {
+            return Err(invalid(
+                "extra_bins",
+                format!("every entry must be in 1..={MAX_BINS}, got {n}"),
             ));
         }
         for (field, n) in [
@@ -400,8 +428,9 @@ impl QLearning {
     }
 
     /// The discrete state of an observation. Features 0..4 of `obs` (the
-    /// [`envs::ObsEncoder`] layout) are binned uniformly on `[0, 1]`; later features (the
-    /// optional trend) are ignored:
+    /// [`envs::ObsEncoder`] layout) are binned uniformly on `[0, 1]`, then the next
+    /// `extra_bins.len()` features with `extra_bins` bins each (mixed radix continues); later
+    /// features are ignored:
     ///
     /// | feature | obs index | bins | bin of value `v` |
     /// |---|---|---|---|
@@ -415,15 +444,19 @@ impl QLearning {
     /// `state = ((i0 * b1 + i1) * b2 + i2) * b3 + i3`, in `0..n_states`.
     ///
     /// # Panics
-    /// If `obs` has fewer than 4 features.
+    /// If `obs` has fewer than `config.features()` features (4 without `extra_bins`).
     pub fn state_index(&self, obs: &[f32]) -> usize {
+        let need = self.config.features();
         assert!(
-            obs.len() >= FEATURES,
-            "tabular Q-learning needs at least {FEATURES} observation features, got {}",
+            obs.len() >= need,
+            "tabular Q-learning needs at least {need} observation features, got {}",
             obs.len()
         );
         let mut s = 0;
-        for (v, &n) in obs.iter().zip(&self.bins) {
+        for (v, &n) in obs
+            .iter()
+            .zip(self.bins.iter().chain(&self.config.extra_bins))
+        {
             s = s * n + bin(*v, n);
         }
         s
@@ -475,7 +508,7 @@ impl QLearning {
     /// index; deterministic).
     ///
     /// # Panics
-    /// If `obs` has fewer than 4 features.
+    /// If `obs` has fewer than `config.features()` features (4 without `extra_bins`).
     pub fn greedy(&self, obs: &[f32]) -> usize {
         self.greedy_index(self.state_index(obs))
     }
@@ -484,7 +517,7 @@ impl QLearning {
     /// between maximising actions are broken at random (advances the exploration stream).
     ///
     /// # Panics
-    /// If `obs` has fewer than 4 features.
+    /// If `obs` has fewer than `config.features()` features (4 without `extra_bins`).
     pub fn select_action(&mut self, obs: &[f32]) -> usize {
         let s = self.state_index(obs);
         self.epsilon_greedy_index(s)
@@ -572,10 +605,11 @@ impl QLearning {
                 env: env_actions,
             });
         }
+        let need = self.config.features();
         let check_dim = |obs: &[f32]| {
-            if obs.len() < FEATURES {
+            if obs.len() < need {
                 Err(QLearningError::ObservationDim {
-                    expected: FEATURES,
+                    expected: need,
                     got: obs.len(),
                 })
             } else {

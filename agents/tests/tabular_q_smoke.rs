@@ -124,6 +124,7 @@ fn config() -> QLearningConfig {
         memory_bins: 1,
         rate_bins: 1,
         replica_bins: LEVELS as usize + 1,
+        extra_bins: Vec::new(),
     }
 }
 
