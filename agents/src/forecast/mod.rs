@@ -6,7 +6,38 @@
 //! its uncertainty, where the forecaster gives one) into their observation.
 //!
 //! Modules:
-//! - this module — [`Forecaster`], [`Forecast`], [`ForecastError`].
+//! - this module — [`Forecaster`], [`Forecast`], [`ForecastError`], [`check_finite`].
+//! - [`baselines`] — [`LastValue`], [`SeasonalNaive`], [`Ewma`], [`HoltWinters`].
+//! - [`lstm`] — [`LstmForecaster`] (burn, 3 stacked LSTM layers), with save and load.
+//! - [`metrics`] — MAE, sMAPE, MASE and [`evaluate`] over a test window.
+//!
+//! ```
+//! use agents::forecast::{evaluate, Forecaster, LastValue, SeasonalNaive};
+//!
+//! // A period-4 pattern: seasonal naive forecasts it exactly, last value does not.
+//! let series: Vec<f64> = (0..40).map(|i| [1.0, 3.0, 5.0, 3.0][i % 4]).collect();
+//! let (train, test) = series.split_at(24);
+//! let mut seasonal = SeasonalNaive::new(4, 1).unwrap();
+//! seasonal.fit(train).unwrap();
+//! let scores = evaluate(&seasonal, train, test).unwrap();
+//! assert_eq!((scores.n, scores.mae), (16, 0.0));
+//! let mut last = LastValue::new(1).unwrap();
+//! last.fit(train).unwrap();
+//! // One step ahead the pattern moves by 2 every step: MAE 2, and MASE 1 (the scale is the
+//! // training window's one-step naive MAE, also 2).
+//! let scores = evaluate(&last, train, test).unwrap();
+//! assert_eq!((scores.mae, scores.mase), (2.0, Some(1.0)));
+//! ```
+
+pub mod baselines;
+pub mod lstm;
+pub mod metrics;
+
+pub use baselines::{Ewma, HoltWinters, LastValue, SeasonalNaive};
+pub use lstm::{LstmForecaster, LstmForecasterConfig};
+pub use metrics::{evaluate, mae, mase, smape, Scores};
+
+use std::ops::Range;
 
 /// One point forecast, in the unit of the series it was made from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,4 +107,76 @@ pub trait Forecaster: Send {
     /// [`ForecastError::TooShort`] when `history` has fewer than `min_history()` points,
     /// [`ForecastError::NotFinite`] on a NaN or infinite value in the points read.
     fn forecast(&self, history: &[f64]) -> Result<Forecast, ForecastError>;
+
+    /// Forecasts `series[t]` for every target index `t` in `targets`, each from the history
+    /// `series[..t + 1 - horizon_steps()]` only (the points up to `horizon_steps()` before the
+    /// target), in order. The default calls [`Forecaster::forecast`] once per target;
+    /// forecasters that batch (the LSTM) override it with an equal but faster computation.
+    ///
+    /// # Errors
+    /// [`ForecastError::Config`] when a target lies at or past the end of `series`;
+    /// [`ForecastError::TooShort`] when the history of the first target has fewer than
+    /// `min_history()` points; [`ForecastError::NotFinite`] as [`Forecaster::forecast`].
+    fn forecast_targets(
+        &self,
+        series: &[f64],
+        targets: Range<usize>,
+    ) -> Result<Vec<Forecast>, ForecastError> {
+        check_targets(
+            series.len(),
+            &targets,
+            self.horizon_steps(),
+            self.min_history(),
+        )?;
+        targets
+            .map(|t| self.forecast(&series[..t + 1 - self.horizon_steps()]))
+            .collect()
+    }
+}
+
+/// Checks that every target of `targets` lies inside a series of `len` points and that the
+/// first one has a history (`target + 1 - horizon_steps` points) of at least `min_history`
+/// points. Shared by [`Forecaster::forecast_targets`] implementations.
+///
+/// # Errors
+/// [`ForecastError::Config`] for a target past the end, [`ForecastError::TooShort`] for a too
+/// short history.
+pub fn check_targets(
+    len: usize,
+    targets: &Range<usize>,
+    horizon_steps: usize,
+    min_history: usize,
+) -> Result<(), ForecastError> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    if targets.end > len {
+        return Err(ForecastError::Config(format!(
+            "target index {} lies past the end of a series of {len} points",
+            targets.end - 1
+        )));
+    }
+    let got = (targets.start + 1).saturating_sub(horizon_steps);
+    if got < min_history {
+        return Err(ForecastError::TooShort {
+            needed: min_history,
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that every value of `values` is finite.
+///
+/// # Errors
+/// [`ForecastError::NotFinite`] with the index (in `values`) and value of the first NaN or
+/// infinite point.
+pub fn check_finite(values: &[f64]) -> Result<(), ForecastError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(ForecastError::NotFinite {
+            index,
+            value: values[index],
+        }),
+        None => Ok(()),
+    }
 }
