@@ -12,6 +12,7 @@
 //! - [`dqn`] — DQN with replay buffer, target network and double-DQN targets (burn), save/load.
 //! - [`nn`] — the burn device, seeded network initialisation, named random streams.
 //! - [`forecast`] — the [`forecast::Forecaster`] trait, baselines and the LSTM forecaster.
+//! - [`predictive`] — forecast and anomaly features for learned agents, the proactive rule.
 //! - [`anomaly`] — streaming anomaly detectors (rolling MAD, EWMA z-score, forecast residual).
 //!
 //! ```
@@ -43,6 +44,7 @@ pub mod dqn;
 pub mod forecast;
 pub mod hpa;
 pub mod nn;
+pub mod predictive;
 pub mod tabular_q;
 
 pub use autoscaler::{Autoscaler, Policy, PolicyAutoscaler};

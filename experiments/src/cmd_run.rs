@@ -86,10 +86,8 @@ pub fn execute(
     ];
     let md = render_markdown(&summary, &notes);
     write_summary(&dir, &summary, &md)?;
-    for (name, q) in &output.trained {
-        let p = dir.join("policies").join(format!("{name}.json"));
-        q.save(&p)
-            .with_context(|| format!("cannot save policy {}", p.display()))?;
+    for (name, policy) in &output.trained.policies {
+        policy.save(&dir.join("policies"), name)?;
     }
     if cfg.output.plots {
         let plots = dir.join("plots");
@@ -117,7 +115,7 @@ pub fn execute(
 }
 
 /// The files a run writes at the top of its folder, and the plots it draws; only these (and
-/// `policies/*.json`) are removed from a reused output folder.
+/// `policies/*.json`, `policies/*.dqn/`) are removed from a reused output folder.
 const OUTPUTS: [&str; 9] = [
     "config.toml",
     "episodes.csv",
@@ -158,9 +156,24 @@ fn prepare_out_dir(dir: &Path, config: &Path) -> Result<()> {
                 .filter(|p| p.extension().is_some_and(|x| x == "json")),
         );
     }
+    // A saved DQN is a folder `<name>.dqn/` of our two files.
+    let mut dqn_dirs = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir.join("policies")) {
+        for d in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if d.is_dir() && d.extension().is_some_and(|x| x == "dqn") {
+                stale.push(d.join("dqn.json"));
+                stale.push(d.join("model.bpk"));
+                dqn_dirs.push(d);
+            }
+        }
+    }
     for p in stale.iter().filter(|p| p.is_file()) {
         std::fs::remove_file(p)
             .with_context(|| format!("cannot remove the earlier output {}", p.display()))?;
+    }
+    for d in dqn_dirs {
+        // Only if nothing else was put there.
+        let _ = std::fs::remove_dir(d);
     }
     std::fs::create_dir_all(dir.join("policies"))
         .with_context(|| format!("cannot create output folder {}", dir.display()))

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use agents::anomaly::AnomalyDetectorConfig;
 use agents::baselines::ThresholdConfig;
+use agents::dqn::DqnConfig;
+use agents::predictive::PredictiveConfig;
 use agents::hpa::HpaConfig;
 use agents::tabular_q::QLearningConfig;
 use envs::ScalingEnvConfig;
@@ -38,6 +41,10 @@ pub enum AgentKind {
     Threshold,
     /// Tabular Q-learning over the `scaling-v0` env, trained on the training window.
     QLearning,
+    /// DQN (replay buffer, target network, double DQN) over the same env.
+    Dqn,
+    /// The HPA plus a floor for the forecast peak within the pod start-up time.
+    Proactive,
 }
 
 /// One `[[agents]]` entry. Only the table matching `kind` may be given.
@@ -65,6 +72,31 @@ pub struct AgentSpec {
     /// `kind = "q-learning"`: hyperparameters (default: the seed's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q_learning: Option<QLearningConfig>,
+    /// `kind = "dqn"`: hyperparameters (default: [`DqnConfig::default`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dqn: Option<DqnConfig>,
+    /// `kind = "q-learning"` or `"dqn"`: makes the agent a predictive hybrid (forecast features
+    /// in its observation); `kind = "proactive"`: the rule's forecaster and horizon (default:
+    /// [`PredictiveConfig::default`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<PredictiveConfig>,
+}
+
+impl AgentSpec {
+    /// Whether the agent is trained on the training window (`q-learning`, `dqn`).
+    pub fn is_learned(&self) -> bool {
+        matches!(self.kind, AgentKind::QLearning | AgentKind::Dqn)
+    }
+
+    /// The predictive settings of a hybrid or of the proactive rule (its default when the
+    /// table is absent); `None` for every other agent.
+    pub fn predictive_config(&self) -> Option<PredictiveConfig> {
+        match (self.kind, &self.predictive) {
+            (AgentKind::Proactive, p) => Some(p.clone().unwrap_or_default()),
+            (_, Some(p)) => Some(p.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// `[training]`: how learned agents are trained.
@@ -163,6 +195,11 @@ pub struct ExperimentConfig {
     /// Output settings.
     #[serde(default)]
     pub output: OutputConfig,
+    /// `[anomaly]`: a streaming anomaly detector run on the scraped request rate at every
+    /// decision of every evaluation episode (flags counted in `episodes.csv`), and the source of
+    /// the `anomaly_flag` feature of predictive agents. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<AnomalyDetectorConfig>,
     /// The agents to evaluate.
     pub agents: Vec<AgentSpec>,
 }
@@ -286,11 +323,47 @@ impl ExperimentConfig {
                 ("replicas", a.replicas.is_some(), AgentKind::Static),
                 ("threshold", a.threshold.is_some(), AgentKind::Threshold),
                 ("q_learning", a.q_learning.is_some(), AgentKind::QLearning),
+                ("dqn", a.dqn.is_some(), AgentKind::Dqn),
             ];
             for (key, set, kind) in given {
-                if set && kind != a.kind {
+                let also = key == "hpa" && a.kind == AgentKind::Proactive;
+                if set && kind != a.kind && !also {
                     bail!("`{at}.{key}`: only allowed with kind = {:?}", kebab(kind));
                 }
+            }
+            if a.predictive.is_some()
+                && !matches!(a.kind, AgentKind::QLearning | AgentKind::Dqn | AgentKind::Proactive)
+            {
+                bail!("`{at}.predictive`: only allowed with kind = \"q-learning\", \"dqn\" or \"proactive\"");
+            }
+            if let Some(p) = a.predictive_config() {
+                let step = if a.kind == AgentKind::Proactive {
+                    self.hpa_config(a).sync_period_s as f64
+                } else {
+                    self.env.decision_interval_s
+                };
+                p.validate(step).map_err(|e| anyhow!("`{at}.predictive.{e}"))?;
+                if p.features.anomaly_flag && self.anomaly.is_none() {
+                    bail!("`{at}.predictive.features.anomaly_flag`: needs an [anomaly] detector");
+                }
+                if a.kind == AgentKind::QLearning {
+                    let q = a.q_learning.clone().unwrap_or_default();
+                    let k = 1 + usize::from(p.features.uncertainty) + usize::from(p.features.anomaly_flag);
+                    let base = 4 + usize::from(self.env.trend_feature);
+                    if q.extra_bins.len() + 4 != base + k {
+                        bail!(
+                            "`{at}.q_learning.extra_bins`: a predictive q-learning agent reads {} \
+                             feature(s) after the first four (trend: {}, predictive: {k}); give \
+                             that many bin counts, e.g. extra_bins = {:?}",
+                            base + k - 4,
+                            self.env.trend_feature,
+                            vec![5; base + k - 4]
+                        );
+                    }
+                }
+            }
+            if let Some(d) = &a.dqn {
+                d.validate().map_err(|e| anyhow!("`{at}.{e}`"))?;
             }
             if let Some(c) = a.cooldown_s {
                 if !(c.is_finite() && (0.0..=sim::config::MAX_VALUE).contains(&c)) {
@@ -317,6 +390,17 @@ impl ExperimentConfig {
             if let Some(q) = &a.q_learning {
                 q.validate()
                     .map_err(|e| anyhow!("`{at}.q_learning`: {e}"))?;
+            }
+        }
+        if let Some(d) = &self.anomaly {
+            d.validate().map_err(|e| anyhow!("`anomaly`: {e}"))?;
+            if d.needs_forecaster() {
+                bail!(
+                    "`anomaly.kind`: {:?} needs a trained forecaster; in experiments use \
+                     rolling-mad or ewma-zscore (the learned detector is evaluated by \
+                     `nimbusguard anomaly`)",
+                    d.kind()
+                );
             }
         }
         if !self
@@ -354,8 +438,8 @@ impl ExperimentConfig {
     /// The cooldown an agent runs with, seconds.
     pub fn cooldown_s(&self, a: &AgentSpec) -> f64 {
         a.cooldown_s.unwrap_or(match a.kind {
-            AgentKind::QLearning | AgentKind::Threshold => self.env.cooldown_s,
-            AgentKind::Hpa | AgentKind::Static => 0.0,
+            AgentKind::QLearning | AgentKind::Dqn | AgentKind::Threshold => self.env.cooldown_s,
+            AgentKind::Hpa | AgentKind::Proactive | AgentKind::Static => 0.0,
         })
     }
 }
@@ -367,6 +451,8 @@ pub fn kebab(kind: AgentKind) -> &'static str {
         AgentKind::Static => "static",
         AgentKind::Threshold => "threshold",
         AgentKind::QLearning => "q-learning",
+        AgentKind::Dqn => "dqn",
+        AgentKind::Proactive => "proactive",
     }
 }
 

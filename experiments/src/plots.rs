@@ -611,6 +611,7 @@ mod tests {
                         return_: -500.0 + 400.0 * (1.0 - (-(e as f64) / 80.0).exp()) - 3.0 * noise
                             + 30.0 * a as f64,
                         epsilon: 0.995f64.powi(e as i32),
+                        loss: None,
                     }
                 })
             })

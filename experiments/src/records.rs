@@ -11,7 +11,8 @@
 //! Every file starts with a header row, also when there are no records, so that a reader always
 //! finds the columns. Column names are the field names; the metric `return_` is written as
 //! `return`. `episodes.csv` is flat: `agent,kind,seed`, then the nine [`METRIC_NAMES`], then
-//! `ticks,arrivals_total,served_total,dropped_total,backlog_end`. Floats that are not a number
+//! `ticks,arrivals_total,served_total,dropped_total,backlog_end,anomaly_flags` (the last empty
+//! without an `[anomaly]` detector). Floats that are not a number
 //! are written as `NaN`.
 
 use std::fs::File;
@@ -131,6 +132,9 @@ pub struct EpisodeRecord {
     pub dropped_total: f64,
     /// Requests still waiting in the backlog at the end of the episode (count).
     pub backlog_end: f64,
+    /// Decisions at which the `[anomaly]` detector flagged the scraped request rate (count;
+    /// `None`, an empty CSV cell, without a detector).
+    pub anomaly_flags: Option<u64>,
 }
 
 /// The flat CSV form of [`EpisodeRecord`] (the csv crate cannot flatten nested structs).
@@ -154,6 +158,8 @@ struct EpisodeRow {
     served_total: f64,
     dropped_total: f64,
     backlog_end: f64,
+    #[serde(default)]
+    anomaly_flags: Option<u64>,
 }
 
 impl From<&EpisodeRecord> for EpisodeRow {
@@ -177,6 +183,7 @@ impl From<&EpisodeRecord> for EpisodeRow {
             served_total: r.served_total,
             dropped_total: r.dropped_total,
             backlog_end: r.backlog_end,
+            anomaly_flags: r.anomaly_flags,
         }
     }
 }
@@ -203,12 +210,13 @@ impl From<EpisodeRow> for EpisodeRecord {
             served_total: r.served_total,
             dropped_total: r.dropped_total,
             backlog_end: r.backlog_end,
+            anomaly_flags: r.anomaly_flags,
         }
     }
 }
 
 /// Column names of `episodes.csv`, in order.
-pub const EPISODE_COLUMNS: [&str; 17] = [
+pub const EPISODE_COLUMNS: [&str; 18] = [
     "agent",
     "kind",
     "seed",
@@ -226,6 +234,7 @@ pub const EPISODE_COLUMNS: [&str; 17] = [
     "served_total",
     "dropped_total",
     "backlog_end",
+    "anomaly_flags",
 ];
 
 /// The state of one agent's simulation over one tick, or over `output.timeseries_interval_s`
@@ -295,10 +304,13 @@ pub struct TrainingPoint {
     pub return_: f64,
     /// Exploration rate (epsilon of epsilon-greedy) during the episode, in [0, 1].
     pub epsilon: f64,
+    /// Mean loss of the gradient updates made during the episode (DQN's Huber loss); empty for
+    /// agents without one (Q-learning) or an episode without updates.
+    pub loss: Option<f64>,
 }
 
 /// Column names of `training.csv`, in order.
-pub const TRAINING_COLUMNS: [&str; 4] = ["agent", "episode", "return", "epsilon"];
+pub const TRAINING_COLUMNS: [&str; 5] = ["agent", "episode", "return", "epsilon", "loss"];
 
 /// Writes `rows` as CSV to `path` with the header `columns` (written even when `rows` is empty).
 fn write_csv<T: Serialize>(
@@ -404,6 +416,7 @@ pub(crate) mod tests {
             served_total: 999_000.0,
             dropped_total: 1000.0,
             backlog_end: 0.0,
+            anomaly_flags: None,
         }
     }
 
@@ -482,12 +495,14 @@ pub(crate) mod tests {
                 episode: 0,
                 return_: -10.0,
                 epsilon: 1.0,
+                loss: None,
             },
             TrainingPoint {
                 agent: "q".into(),
                 episode: 1,
                 return_: -8.0,
                 epsilon: 0.995,
+                loss: Some(0.25),
             },
         ];
         let path = dir.join("training.csv");

@@ -20,6 +20,7 @@
 //!     served_total: 0.0,
 //!     dropped_total: 0.0,
 //!     backlog_end: 0.0,
+//!     anomaly_flags: None,
 //! };
 //! let records = [rec("hpa", 1, 10.0), rec("hpa", 2, 12.0), rec("static", 1, 20.0), rec("static", 2, 20.0)];
 //! let s = summarize("demo", "scaling-v0", "trace.csv", &records, "hpa");

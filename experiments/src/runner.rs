@@ -9,9 +9,14 @@ use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use agents::autoscaler::{Autoscaler, PolicyAutoscaler};
+use agents::autoscaler::{Autoscaler, Policy, PolicyAutoscaler};
 use agents::baselines::{StaticReplicas, ThresholdRule};
+use agents::dqn::{Dqn, DqnEvent};
 use agents::hpa::Hpa;
+use agents::predictive::{
+    PredictiveAutoscaler, PredictiveConfig, PredictiveEnv, PredictiveFeatures, ProactiveRule,
+    SharedForecaster,
+};
 use agents::tabular_q::QLearning;
 use envs::{Env, ScalingEnv, ScalingEnvConfig, ENV_ID};
 use sim::accounting::TickAggregate;
@@ -20,8 +25,78 @@ use sim::trace::RateSeries;
 use crate::config::{base_dir, kebab, AgentKind, AgentSpec, ExperimentConfig};
 use crate::records::{EpisodeMetrics, EpisodeRecord, TickRecord, TrainingPoint};
 
-/// Trained agents by name (only learned kinds appear).
-pub type Trained = Vec<(String, QLearning)>;
+/// A trained policy.
+#[derive(Debug, Clone)]
+pub enum TrainedPolicy {
+    /// A Q-table.
+    QLearning(QLearning),
+    /// A DQN.
+    Dqn(Dqn),
+}
+
+impl TrainedPolicy {
+    /// Writes the policy under `dir` as `<name>.json` (Q-learning) or the folder `<name>.dqn/`
+    /// (DQN: `dqn.json` + `model.bpk`).
+    ///
+    /// # Errors
+    /// The files cannot be written.
+    pub fn save(&self, dir: &Path, name: &str) -> Result<PathBuf> {
+        let (path, r) = match self {
+            TrainedPolicy::QLearning(q) => {
+                let p = dir.join(format!("{name}.json"));
+                let r = q.save(&p).map_err(anyhow::Error::from);
+                (p, r)
+            }
+            TrainedPolicy::Dqn(d) => {
+                let p = dir.join(format!("{name}.dqn"));
+                let r = d.save(&p).map_err(anyhow::Error::from);
+                (p, r)
+            }
+        };
+        r.with_context(|| format!("cannot save policy {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// What training produced: policies of learned agents and fitted forecasters of predictive
+/// agents (hybrids and the proactive rule), by agent name.
+#[derive(Default, Clone)]
+pub struct Trained {
+    /// Trained policies.
+    pub policies: Vec<(String, TrainedPolicy)>,
+    /// Fitted forecasters.
+    pub forecasters: Vec<(String, SharedForecaster)>,
+}
+
+impl std::fmt::Debug for Trained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trained")
+            .field("policies", &self.policies)
+            .field(
+                "forecasters",
+                &self.forecasters.iter().map(|(n, x)| (n, x.name())).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Trained {
+    fn policy(&self, name: &str) -> Result<&TrainedPolicy> {
+        self.policies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .ok_or_else(|| anyhow!("agent {name} was not trained"))
+    }
+
+    fn forecaster(&self, name: &str) -> Result<SharedForecaster> {
+        self.forecasters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .ok_or_else(|| anyhow!("agent {name} has no fitted forecaster"))
+    }
+}
 
 /// Everything a run produced, in memory.
 #[derive(Debug)]
@@ -96,9 +171,9 @@ fn env_for(
         cooldown_s: cfg.cooldown_s(spec),
         ..cfg.env.clone()
     };
-    if let Some(h) = &spec.hpa {
+    if matches!(spec.kind, AgentKind::Hpa | AgentKind::Proactive) {
         // The HPA decides once per sync period.
-        env_cfg.decision_interval_s = h.sync_period_s as f64;
+        env_cfg.decision_interval_s = cfg.hpa_config(spec).sync_period_s as f64;
     }
     ScalingEnv::new(
         env_cfg,
@@ -111,10 +186,11 @@ fn env_for(
 }
 
 /// Trains every learned agent on the training window, one agent per thread (each training
-/// run is single-threaded and deterministic, so the result does not depend on `threads`).
+/// run is single-threaded and deterministic, so the result does not depend on `threads`), and
+/// fits the forecaster of every predictive agent first.
 ///
 /// # Errors
-/// An env cannot be built or training fails.
+/// An env cannot be built, a forecaster cannot be fitted, or training fails.
 pub fn train(
     cfg: &ExperimentConfig,
     t: &Traffic,
@@ -123,7 +199,7 @@ pub fn train(
     let specs: Vec<&AgentSpec> = cfg
         .agents
         .iter()
-        .filter(|a| a.kind == AgentKind::QLearning)
+        .filter(|a| a.is_learned() || a.predictive_config().is_some())
         .collect();
     if !specs.is_empty() {
         note_progress(&format!(
@@ -132,20 +208,50 @@ pub fn train(
         ));
     }
     let bars = indicatif::MultiProgress::new();
-    let results: Vec<Result<(QLearning, Vec<TrainingPoint>)>> = pool.install(|| {
+    type One = (Option<TrainedPolicy>, Option<SharedForecaster>, Vec<TrainingPoint>);
+    let results: Vec<Result<One>> = pool.install(|| {
         specs
             .par_iter()
             .map(|spec| train_one(cfg, t, spec, &bars))
             .collect()
     });
-    let mut trained = Vec::new();
+    let mut trained = Trained::default();
     let mut points = Vec::new();
     for (spec, r) in specs.iter().zip(results) {
-        let (agent, p) = r?;
-        trained.push((spec.name.clone(), agent));
+        let (policy, forecaster, p) = r?;
+        if let Some(policy) = policy {
+            trained.policies.push((spec.name.clone(), policy));
+        }
+        if let Some(f) = forecaster {
+            trained.forecasters.push((spec.name.clone(), f));
+        }
         points.extend(p);
     }
     Ok((trained, points))
+}
+
+/// The training window's request rate sampled every `step_s` seconds (requests per second):
+/// the series a predictive agent's forecaster is fitted on.
+fn sampled_rates(series: &RateSeries, step_s: f64) -> Vec<f64> {
+    let n = (series.duration_s() / step_s).floor() as usize;
+    (0..n)
+        .map(|i| series.rate_at(sim::SimTime::from_secs_f64(i as f64 * step_s)))
+        .collect()
+}
+
+/// Builds the predictive features of `spec` (its forecaster fitted already).
+fn features_for(
+    cfg: &ExperimentConfig,
+    p: &PredictiveConfig,
+    forecaster: SharedForecaster,
+    peak_rps: f64,
+) -> Result<PredictiveFeatures> {
+    let detector = match (&cfg.anomaly, p.features.anomaly_flag) {
+        (Some(d), true) => Some(d.build().map_err(|e| anyhow!("[anomaly]: {e}"))?),
+        _ => None,
+    };
+    PredictiveFeatures::new(forecaster, detector, p.features.clone(), peak_rps)
+        .map_err(|e| anyhow!(e))
 }
 
 fn train_one(
@@ -153,31 +259,144 @@ fn train_one(
     t: &Traffic,
     spec: &AgentSpec,
     bars: &indicatif::MultiProgress,
-) -> Result<(QLearning, Vec<TrainingPoint>)> {
-    let mut env = env_for(cfg, spec, t.train.clone(), t.peak_rps)?;
-    let qc = spec.q_learning.clone().unwrap_or_default();
-    tracing::info!(agent = %spec.name, config = ?qc, "training q-learning");
-    let mut agent = QLearning::new(qc.clone(), env.action_space().n)
-        .map_err(|e| anyhow!("agent {}: {e}", spec.name))?;
-    let bar = bars.add(
-        ProgressBar::new(qc.episodes as u64)
-            .with_style(style())
-            .with_message(format!("train {}", spec.name)),
-    );
-    let mut points = Vec::with_capacity(qc.episodes);
-    agent
-        .train(&mut env, cfg.training.seed, |log| {
-            points.push(TrainingPoint {
-                agent: spec.name.clone(),
-                episode: log.episode as u64,
-                return_: log.return_,
-                epsilon: log.epsilon,
-            });
-            bar.inc(1);
-        })
-        .map_err(|e| anyhow!("training agent {}: {e}", spec.name))?;
-    bar.finish_and_clear();
-    Ok((agent, points))
+) -> Result<(Option<TrainedPolicy>, Option<SharedForecaster>, Vec<TrainingPoint>)> {
+    let env = env_for(cfg, spec, t.train.clone(), t.peak_rps)?;
+    let forecaster = match spec.predictive_config() {
+        Some(p) => {
+            let step = env.config().decision_interval_s;
+            let f = p
+                .fit_forecaster(step, &sampled_rates(&t.train, step))
+                .with_context(|| format!("agent {}: fitting its forecaster", spec.name))?;
+            Some((p, f))
+        }
+        None => None,
+    };
+    if !spec.is_learned() {
+        return Ok((None, forecaster.map(|(_, f)| f), Vec::new()));
+    }
+    let seed = cfg.training.seed;
+    let n_actions = env.action_space().n;
+    let mut points = Vec::new();
+    let policy = match &forecaster {
+        Some((p, f)) => {
+            let features = features_for(cfg, p, f.clone(), t.peak_rps)?;
+            let mut env = PredictiveEnv::new(env, features);
+            train_policy(spec, &mut env, n_actions, seed, bars, &mut points)?
+        }
+        None => {
+            let mut env = env;
+            train_policy(spec, &mut env, n_actions, seed, bars, &mut points)?
+        }
+    };
+    Ok((Some(policy), forecaster.map(|(_, f)| f), points))
+}
+
+/// Trains the policy of a learned agent on `env`, appending its training curve to `points`.
+fn train_policy<E>(
+    spec: &AgentSpec,
+    env: &mut E,
+    n_actions: usize,
+    seed: u64,
+    bars: &indicatif::MultiProgress,
+    points: &mut Vec<TrainingPoint>,
+) -> Result<TrainedPolicy>
+where
+    E: Env<Obs = Vec<f32>, Action = usize, ObsSpace = envs::BoxSpace, ActionSpace = envs::Discrete>,
+{
+    match spec.kind {
+        AgentKind::Dqn => {
+            let dc = spec.dqn.clone().unwrap_or_default();
+            let obs_dim = env.observation_space().low.len();
+            tracing::info!(agent = %spec.name, env = env.id(), config = ?dc, "training dqn");
+            let mut agent = Dqn::new(dc.clone(), obs_dim, n_actions, seed)
+                .map_err(|e| anyhow!("agent {}: {e}", spec.name))?;
+            let bar = bars.add(
+                ProgressBar::new(dc.total_steps as u64)
+                    .with_style(style())
+                    .with_message(format!("train {}", spec.name)),
+            );
+            let mut last = 0usize;
+            agent
+                .train(env, seed, |e| match e {
+                    DqnEvent::Update { step, .. } => {
+                        bar.inc((step - last) as u64);
+                        last = step;
+                    }
+                    DqnEvent::Episode {
+                        episode,
+                        return_,
+                        epsilon,
+                        mean_loss,
+                        ..
+                    } => points.push(TrainingPoint {
+                        agent: spec.name.clone(),
+                        episode: episode as u64,
+                        return_,
+                        epsilon,
+                        loss: mean_loss.is_finite().then_some(mean_loss),
+                    }),
+                })
+                .map_err(|e| anyhow!("training agent {}: {e}", spec.name))?;
+            bar.finish_and_clear();
+            Ok(TrainedPolicy::Dqn(agent))
+        }
+        _ => {
+            let qc = spec.q_learning.clone().unwrap_or_default();
+            tracing::info!(agent = %spec.name, env = env.id(), config = ?qc, "training q-learning");
+            let mut agent = QLearning::new(qc.clone(), n_actions)
+                .map_err(|e| anyhow!("agent {}: {e}", spec.name))?;
+            let bar = bars.add(
+                ProgressBar::new(qc.episodes as u64)
+                    .with_style(style())
+                    .with_message(format!("train {}", spec.name)),
+            );
+            agent
+                .train(env, seed, |log| {
+                    points.push(TrainingPoint {
+                        agent: spec.name.clone(),
+                        episode: log.episode as u64,
+                        return_: log.return_,
+                        epsilon: log.epsilon,
+                        loss: None,
+                    });
+                    bar.inc(1);
+                })
+                .map_err(|e| anyhow!("training agent {}: {e}", spec.name))?;
+            bar.finish_and_clear();
+            Ok(TrainedPolicy::QLearning(agent))
+        }
+    }
+}
+
+/// Wraps a trained policy for serving: plain, or predictive with its features.
+fn serve<P: Policy + 'static>(
+    cfg: &ExperimentConfig,
+    spec: &AgentSpec,
+    trained: &Trained,
+    env: &ScalingEnv,
+    policy: P,
+    peak_rps: f64,
+) -> Result<Box<dyn Autoscaler>> {
+    Ok(match spec.predictive_config() {
+        Some(p) => {
+            let features = features_for(cfg, &p, trained.forecaster(&spec.name)?, peak_rps)?;
+            Box::new(PredictiveAutoscaler::new(
+                policy,
+                env.encoder().clone(),
+                env.action_map(),
+                features,
+                p.target_utilization,
+                p.scale_in_on_forecast,
+                spec.name.clone(),
+            ))
+        }
+        None => Box::new(PolicyAutoscaler::new(
+            policy,
+            env.encoder().clone(),
+            env.action_map(),
+            spec.name.clone(),
+        )),
+    })
 }
 
 fn build_agent(
@@ -185,6 +404,7 @@ fn build_agent(
     spec: &AgentSpec,
     trained: &Trained,
     env: &ScalingEnv,
+    peak_rps: f64,
 ) -> Result<Box<dyn Autoscaler>> {
     Ok(match spec.kind {
         AgentKind::Hpa => Box::new(
@@ -197,17 +417,20 @@ fn build_agent(
             ThresholdRule::new(spec.threshold.clone().unwrap_or_default())
                 .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
         ),
-        AgentKind::QLearning => {
-            let q = trained
-                .iter()
-                .find(|(n, _)| n == &spec.name)
-                .map(|(_, q)| q.clone())
-                .ok_or_else(|| anyhow!("agent {} was not trained", spec.name))?;
-            Box::new(PolicyAutoscaler::new(
-                q,
-                env.encoder().clone(),
-                env.action_map(),
-                spec.name.clone(),
+        AgentKind::QLearning | AgentKind::Dqn => match trained.policy(&spec.name)?.clone() {
+            TrainedPolicy::QLearning(q) => serve(cfg, spec, trained, env, q, peak_rps)?,
+            TrainedPolicy::Dqn(d) => serve(cfg, spec, trained, env, d, peak_rps)?,
+        },
+        AgentKind::Proactive => {
+            let p = spec.predictive_config().unwrap_or_default();
+            let hpa =
+                Hpa::new(cfg.hpa_config(spec)).map_err(|e| anyhow!("agent {}: {e}", spec.name))?;
+            let features = features_for(cfg, &p, trained.forecaster(&spec.name)?, peak_rps)?;
+            Box::new(ProactiveRule::new(
+                hpa,
+                features,
+                p.target_utilization,
+                p.scale_in_on_forecast,
             ))
         }
     })
@@ -249,7 +472,12 @@ pub fn evaluate(
     keep_series: bool,
 ) -> Result<(EpisodeRecord, Vec<TickRecord>)> {
     let mut env = env_for(cfg, spec, t.evaluation.clone(), t.peak_rps)?;
-    let mut agent = build_agent(cfg, spec, trained, &env)?;
+    let mut agent = build_agent(cfg, spec, trained, &env, t.peak_rps)?;
+    let mut detector = match &cfg.anomaly {
+        Some(d) => Some(d.build().map_err(|e| anyhow!("[anomaly]: {e}"))?),
+        None => None,
+    };
+    let mut anomaly_flags = 0u64;
     agent.reset();
     env.reset(Some(seed));
     let tick_s = cfg.service.tick_s;
@@ -261,6 +489,9 @@ pub fn evaluate(
     let mut agg = TickAggregate::default();
     let mut ret = 0.0;
     loop {
+        if let Some(d) = &mut detector {
+            anomaly_flags += u64::from(d.observe(env.cluster_state().request_rate_per_s).flagged);
+        }
         let decision = agent.decide(env.cluster_state());
         let step = env.step_desired(decision.desired_replicas, |tk| {
             if keep_series {
@@ -302,6 +533,7 @@ pub fn evaluate(
         served_total: s.served,
         dropped_total: s.dropped,
         backlog_end: sim.backlog(),
+        anomaly_flags: detector.is_some().then_some(anomaly_flags),
     };
     Ok((record, series))
 }

@@ -86,10 +86,18 @@ fn results_do_not_depend_on_thread_count() {
         "timeseries.csv",
         "training.csv",
         "policies/q.json",
+        "policies/q-hybrid.json",
+        "policies/dqn.dqn/dqn.json",
     ] {
         let x = std::fs::read(a.join(f)).unwrap();
         let y = std::fs::read(b.join(f)).unwrap();
         assert!(x == y, "{f} differs between --threads 1 and 2");
+    }
+    // burnpack files carry random parameter ids; the weights themselves must be identical.
+    for d in ["policies/dqn.dqn", "policies/dqn-hybrid.dqn"] {
+        let x = agents::dqn::Dqn::load(a.join(d)).unwrap().weights();
+        let y = agents::dqn::Dqn::load(b.join(d)).unwrap().weights();
+        assert!(x == y, "{d}: weights differ between --threads 1 and 2");
     }
     // Schema of summary.json (DESIGN.md section 6).
     let j: serde_json::Value =
@@ -98,7 +106,16 @@ fn results_do_not_depend_on_thread_count() {
     assert_eq!(j["experiment"], "tiny");
     assert_eq!(j["env_id"], "scaling-v0");
     assert_eq!(j["seeds"], 3);
-    for agent in ["hpa", "static-6", "threshold", "q"] {
+    for agent in [
+        "hpa",
+        "static-6",
+        "threshold",
+        "q",
+        "dqn",
+        "dqn-hybrid",
+        "q-hybrid",
+        "proactive",
+    ] {
         let m = &j["agents"][agent]["metrics"];
         for metric in [
             "pod_hours",
@@ -121,7 +138,7 @@ fn results_do_not_depend_on_thread_count() {
     assert!(c
         .iter()
         .any(|c| c["agent"] == "q" && c["baseline"] == "hpa"));
-    // 4 agents x 3 seeds, conservation in every row.
+    // 8 agents x 3 seeds, conservation in every row.
     let rows = std::fs::read_to_string(a.join("episodes.csv")).unwrap();
     let mut lines = rows.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -142,7 +159,14 @@ fn results_do_not_depend_on_thread_count() {
         );
         n += 1;
     }
-    assert_eq!(n, 12);
+    assert_eq!(n, 24);
+    // DQN's training curve carries its loss; Q-learning's loss cells are empty.
+    let training = std::fs::read_to_string(a.join("training.csv")).unwrap();
+    assert!(training.starts_with("agent,episode,return,epsilon,loss\n"));
+    assert!(training
+        .lines()
+        .any(|l| l.starts_with("dqn,") && !l.ends_with(',')));
+    assert!(training.lines().any(|l| l.starts_with("q,") && l.ends_with(',')));
 }
 
 #[test]
