@@ -11,6 +11,8 @@
 //! - [`report`] — `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
 //! - [`plots`] — PNG plots (plotters).
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
+//! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
+//! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
 //! - [`bench`](mod@bench) — `nimbusguard bench`.
 //!
 //! ```
@@ -20,7 +22,9 @@
 //! assert_eq!(doc["workload"]["peak_rps"].as_float(), Some(250.0));
 //! ```
 
+pub mod anomaly_plot;
 pub mod bench;
+pub mod cmd_anomaly;
 pub mod cmd_hpa;
 pub mod cmd_run;
 pub mod config;

@@ -39,6 +39,15 @@ enum Command {
         /// (agents/tests/data/hpa-cases-public.json).
         cases: PathBuf,
     },
+    /// Score the streaming anomaly detectors on the NAB traces' labelled windows.
+    Anomaly {
+        /// Anomaly evaluation config (TOML).
+        #[arg(default_value = experiments::cmd_anomaly::DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Output folder (default `results/<experiment>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure env steps per second and simulated seconds per wall second.
     Bench {
         /// Print one JSON object instead of a table.
@@ -79,6 +88,13 @@ fn main() -> ExitCode {
             println!("Results written to {}", dir.display());
         }),
         Command::Hpa { cases } => experiments::cmd_hpa::run(&cases),
+        Command::Anomaly { config, out } => {
+            experiments::cmd_anomaly::execute(&config, out.as_deref()).map(|dir| {
+                let md = std::fs::read_to_string(dir.join("anomaly.md")).unwrap_or_default();
+                println!("{md}");
+                println!("Results written to {}", dir.display());
+            })
+        }
         Command::Bench { json, seconds } => experiments::bench::run(json, seconds),
     };
     match result {
