@@ -8,7 +8,8 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 
-use crate::cmd_anomaly::{DetectorSpec, TraceResult};
+use crate::anomaly_config::DetectorSpec;
+use crate::cmd_anomaly::TraceResult;
 
 static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FONT: &str = "sans-serif";

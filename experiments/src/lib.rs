@@ -13,6 +13,7 @@
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
+//! - [`anomaly_config`] — the anomaly config (TOML, `deny_unknown_fields`): traces, detectors.
 //! - [`bench`](mod@bench) — `nimbusguard bench`.
 //!
 //! ```
@@ -22,6 +23,7 @@
 //! assert_eq!(doc["workload"]["peak_rps"].as_float(), Some(250.0));
 //! ```
 
+pub mod anomaly_config;
 pub mod anomaly_plot;
 pub mod bench;
 pub mod cmd_anomaly;
