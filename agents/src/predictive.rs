@@ -410,7 +410,8 @@ impl CapacityEstimate {
     pub fn observe(&mut self, state: &ClusterState) {
         let util = state.cpu_utilization();
         let rate = state.request_rate_per_s;
-        if state.ready_replicas == 0 || !(util > 0.05) || !(rate > 0.0) || !rate.is_finite() {
+        let usable = util > 0.05 && rate > 0.0 && rate.is_finite();
+        if state.ready_replicas == 0 || !usable {
             return;
         }
         let sample = rate / (f64::from(state.ready_replicas) * util) * self.target_utilization;

@@ -28,10 +28,10 @@ use crate::records::{EpisodeMetrics, EpisodeRecord, TickRecord, TrainingPoint};
 /// A trained policy.
 #[derive(Debug, Clone)]
 pub enum TrainedPolicy {
-    /// A Q-table.
-    QLearning(QLearning),
-    /// A DQN.
-    Dqn(Dqn),
+    /// A Q-table (boxed: the agent carries its exploration stream).
+    QLearning(Box<QLearning>),
+    /// A DQN (boxed too).
+    Dqn(Box<Dqn>),
 }
 
 impl TrainedPolicy {
@@ -338,7 +338,7 @@ where
                 })
                 .map_err(|e| anyhow!("training agent {}: {e}", spec.name))?;
             bar.finish_and_clear();
-            Ok(TrainedPolicy::Dqn(agent))
+            Ok(TrainedPolicy::Dqn(Box::new(agent)))
         }
         _ => {
             let qc = spec.q_learning.clone().unwrap_or_default();
@@ -363,7 +363,7 @@ where
                 })
                 .map_err(|e| anyhow!("training agent {}: {e}", spec.name))?;
             bar.finish_and_clear();
-            Ok(TrainedPolicy::QLearning(agent))
+            Ok(TrainedPolicy::QLearning(Box::new(agent)))
         }
     }
 }
@@ -418,8 +418,8 @@ fn build_agent(
                 .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
         ),
         AgentKind::QLearning | AgentKind::Dqn => match trained.policy(&spec.name)?.clone() {
-            TrainedPolicy::QLearning(q) => serve(cfg, spec, trained, env, q, peak_rps)?,
-            TrainedPolicy::Dqn(d) => serve(cfg, spec, trained, env, d, peak_rps)?,
+            TrainedPolicy::QLearning(q) => serve(cfg, spec, trained, env, *q, peak_rps)?,
+            TrainedPolicy::Dqn(d) => serve(cfg, spec, trained, env, *d, peak_rps)?,
         },
         AgentKind::Proactive => {
             let p = spec.predictive_config().unwrap_or_default();
