@@ -738,11 +738,14 @@ impl AnomalyDetector for ForecastResidual {
                 got: train.len(),
             });
         }
-        let mut residuals = Vec::with_capacity(train.len() + 1 - needed);
-        for end in m..=train.len() - h {
-            let f = self.forecaster.forecast(&train[end - m..end])?;
-            residuals.push(train[end - 1 + h] - f.mean);
-        }
+        // Target t is forecast from train[..=t - h]; the first with min_history points is
+        // t = m + h - 1. forecast_targets lets forecasters that batch (the LSTM) do so.
+        let targets = needed - 1..train.len();
+        let forecasts = self.forecaster.forecast_targets(train, targets.clone())?;
+        let mut residuals: Vec<f64> = targets
+            .zip(&forecasts)
+            .map(|(t, f)| train[t] - f.mean)
+            .collect();
         self.train_scale = Some(robust_sigma(&mut residuals));
         Ok(())
     }

@@ -255,8 +255,8 @@ fn resolve(path: &Path, config_dir: &Path) -> PathBuf {
 /// Files this command writes (besides one plot per trace), removed before a new run.
 const OUTPUTS: [&str; 3] = ["anomaly.toml", "anomaly.json", "anomaly.md"];
 
-/// Runs the evaluation of the config at `config` (or the defaults, if `config` is the default
-/// path and does not exist) and writes every output to `out` (default
+/// Runs the evaluation of the config at `config` (found under the repository root if it is
+/// not in the current folder) and writes every output to `out` (default
 /// `results/<experiment>`). Returns the output folder.
 ///
 /// # Errors
