@@ -38,7 +38,10 @@ fn bench(c: &mut Criterion) {
     let values = (0..1440)
         .map(|m| 200.0 - 160.0 * (std::f64::consts::TAU * f64::from(m) / 1440.0).cos())
         .collect();
-    let day = Arc::new(RateSeries { step_s: 60.0, values });
+    let day = Arc::new(RateSeries {
+        step_s: 60.0,
+        values,
+    });
     let env_cfg = ScalingEnvConfig::default();
     let mut env =
         ScalingEnv::new(env_cfg, Scenario::default(), day, Arrivals::Poisson, 360.0).unwrap();

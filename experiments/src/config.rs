@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use agents::anomaly::AnomalyDetectorConfig;
 use agents::baselines::ThresholdConfig;
 use agents::dqn::DqnConfig;
-use agents::predictive::PredictiveConfig;
 use agents::hpa::HpaConfig;
+use agents::predictive::PredictiveConfig;
 use agents::tabular_q::QLearningConfig;
 use envs::ScalingEnvConfig;
 use sim::config::{ClusterConfig, DeploymentConfig, MetricsConfig, PodConfig, ServiceConfig};
@@ -332,7 +332,10 @@ impl ExperimentConfig {
                 }
             }
             if a.predictive.is_some()
-                && !matches!(a.kind, AgentKind::QLearning | AgentKind::Dqn | AgentKind::Proactive)
+                && !matches!(
+                    a.kind,
+                    AgentKind::QLearning | AgentKind::Dqn | AgentKind::Proactive
+                )
             {
                 bail!("`{at}.predictive`: only allowed with kind = \"q-learning\", \"dqn\" or \"proactive\"");
             }
@@ -342,13 +345,16 @@ impl ExperimentConfig {
                 } else {
                     self.env.decision_interval_s
                 };
-                p.validate(step).map_err(|e| anyhow!("`{at}.predictive.{e}"))?;
+                p.validate(step)
+                    .map_err(|e| anyhow!("`{at}.predictive.{e}"))?;
                 if p.features.anomaly_flag && self.anomaly.is_none() {
                     bail!("`{at}.predictive.features.anomaly_flag`: needs an [anomaly] detector");
                 }
                 if a.kind == AgentKind::QLearning {
                     let q = a.q_learning.clone().unwrap_or_default();
-                    let k = 1 + usize::from(p.features.uncertainty) + usize::from(p.features.anomaly_flag);
+                    let k = 1
+                        + usize::from(p.features.uncertainty)
+                        + usize::from(p.features.anomaly_flag);
                     let base = 4 + usize::from(self.env.trend_feature);
                     if q.extra_bins.len() + 4 != base + k {
                         bail!(

@@ -74,7 +74,11 @@ impl std::fmt::Debug for Trained {
             .field("policies", &self.policies)
             .field(
                 "forecasters",
-                &self.forecasters.iter().map(|(n, x)| (n, x.name())).collect::<Vec<_>>(),
+                &self
+                    .forecasters
+                    .iter()
+                    .map(|(n, x)| (n, x.name()))
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -208,7 +212,11 @@ pub fn train(
         ));
     }
     let bars = indicatif::MultiProgress::new();
-    type One = (Option<TrainedPolicy>, Option<SharedForecaster>, Vec<TrainingPoint>);
+    type One = (
+        Option<TrainedPolicy>,
+        Option<SharedForecaster>,
+        Vec<TrainingPoint>,
+    );
     let results: Vec<Result<One>> = pool.install(|| {
         specs
             .par_iter()
@@ -259,7 +267,11 @@ fn train_one(
     t: &Traffic,
     spec: &AgentSpec,
     bars: &indicatif::MultiProgress,
-) -> Result<(Option<TrainedPolicy>, Option<SharedForecaster>, Vec<TrainingPoint>)> {
+) -> Result<(
+    Option<TrainedPolicy>,
+    Option<SharedForecaster>,
+    Vec<TrainingPoint>,
+)> {
     let env = env_for(cfg, spec, t.train.clone(), t.peak_rps)?;
     let forecaster = match spec.predictive_config() {
         Some(p) => {

@@ -166,7 +166,9 @@ fn results_do_not_depend_on_thread_count() {
     assert!(training
         .lines()
         .any(|l| l.starts_with("dqn,") && !l.ends_with(',')));
-    assert!(training.lines().any(|l| l.starts_with("q,") && l.ends_with(',')));
+    assert!(training
+        .lines()
+        .any(|l| l.starts_with("q,") && l.ends_with(',')));
 }
 
 #[test]
