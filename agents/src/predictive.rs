@@ -34,6 +34,9 @@ use crate::autoscaler::{Autoscaler, Policy};
 use crate::forecast::{ForecastError, Forecaster};
 use crate::hpa::Hpa;
 
+/// Longest forecast horizon or season accepted, seconds (one year).
+pub const MAX_SPAN_S: f64 = 365.0 * 86_400.0;
+
 /// A fitted forecaster shared by every episode and thread (forecasting reads it only).
 pub type SharedForecaster = Arc<dyn Forecaster + Sync>;
 
@@ -64,7 +67,7 @@ pub enum ForecasterConfig {
         period_s: f64,
     },
     /// The seed's LSTM ([`crate::forecast::LstmForecaster`]: 3 x 128, 60-step window, dropout
-    /// 0.2 by default). Its `horizon_steps` is replaced by the one `horizon_s` gives.
+    /// 0.2 by default). Its `horizon_steps` is ignored: `horizon_s` sets it.
     Lstm(crate::forecast::LstmForecasterConfig),
 }
 
@@ -113,20 +116,25 @@ impl ForecasterConfig {
                 "step: expected seconds > 0, got {step_s}"
             )));
         }
-        if !(horizon_s > 0.0 && horizon_s.is_finite()) {
+        if !(horizon_s > 0.0 && horizon_s <= MAX_SPAN_S) {
             return Err(ForecastError::Config(format!(
-                "horizon_s: expected seconds > 0, got {horizon_s}"
+                "horizon_s: expected seconds in (0, {MAX_SPAN_S}] (one year), got {horizon_s}"
             )));
         }
         let h = (horizon_s / step_s).round().max(1.0) as usize;
         let period = |p: f64| {
-            if p.is_finite() && p > 0.0 {
-                Ok((p / step_s).round() as usize)
-            } else {
-                Err(ForecastError::Config(format!(
-                    "period_s: expected seconds > 0, got {p}"
-                )))
+            if !(p > 0.0 && p <= MAX_SPAN_S) {
+                return Err(ForecastError::Config(format!(
+                    "period_s: expected seconds in (0, {MAX_SPAN_S}] (one year), got {p}"
+                )));
             }
+            let steps = (p / step_s).round() as usize;
+            if steps < 2 {
+                return Err(ForecastError::Config(format!(
+                    "period_s: {p} s is under two decision intervals of {step_s} s"
+                )));
+            }
+            Ok(steps)
         };
         Ok(match self {
             ForecasterConfig::LastValue => Box::new(LastValue::new(h)?),
@@ -180,22 +188,34 @@ impl Default for PredictiveConfig {
 }
 
 impl PredictiveConfig {
-    /// Checks the fields (`horizon_s` > 0, `target_utilization` in `(0, 10]`) and that the
-    /// forecaster builds for `step_s`.
+    /// Checks the fields (`horizon_s` in `(0, 1 year]`, `target_utilization` in `(0, 10]`) and
+    /// that the forecaster builds for `step_s`.
     ///
     /// # Errors
-    /// A message naming the field.
-    pub fn validate(&self, step_s: f64) -> Result<(), String> {
+    /// The field (`target_utilization`, `horizon_s`, `forecaster`) and what is wrong.
+    pub fn validate(&self, step_s: f64) -> Result<(), (&'static str, String)> {
         if !(self.target_utilization > 0.0 && self.target_utilization <= 10.0) {
-            return Err(format!(
-                "target_utilization: expected a fraction in (0, 10], got {}",
-                self.target_utilization
+            return Err((
+                "target_utilization",
+                format!(
+                    "expected a fraction in (0, 10], got {}",
+                    self.target_utilization
+                ),
+            ));
+        }
+        if !(self.horizon_s > 0.0 && self.horizon_s <= MAX_SPAN_S) {
+            return Err((
+                "horizon_s",
+                format!(
+                    "expected seconds in (0, {MAX_SPAN_S}] (one year), got {}",
+                    self.horizon_s
+                ),
             ));
         }
         self.forecaster
             .build(step_s, self.horizon_s)
             .map(|_| ())
-            .map_err(|e| format!("forecaster: {e}"))
+            .map_err(|e| ("forecaster", e.to_string()))
     }
 
     /// Builds the forecaster for decisions every `step_s` seconds and fits it on `train` (the

@@ -36,7 +36,12 @@ pub fn execute(
     // failed run never alters the results of an earlier one.
     let traffic = traffic(&cfg, config)?;
     let dir = out_dir(&cfg, out);
-    prepare_out_dir(&dir, config)?;
+    check_out_dir(&dir, config)?;
+    // Training and evaluation run before the folder is touched too: what fails only there (a
+    // forecaster that needs a longer training window, a Q-table too large) leaves an earlier
+    // run's outputs alone. The results are then written at once.
+    let output = run_with(&cfg, traffic, threads)?;
+    prepare_out_dir(&dir)?;
     let mut written = cfg.clone();
     if let Some(t) = cfg.workload.trace.as_ref().filter(|t| t.is_relative()) {
         let base = crate::config::base_dir(&cfg, config);
@@ -47,7 +52,6 @@ pub fn execute(
     let resolved = toml::to_string_pretty(&written).context("cannot render the resolved config")?;
     std::fs::write(dir.join("config.toml"), resolved)
         .with_context(|| format!("cannot write {}", dir.join("config.toml").display()))?;
-    let output = run_with(&cfg, traffic, threads)?;
     write_episodes_csv(dir.join("episodes.csv"), &output.episodes)?;
     write_timeseries_csv(dir.join("timeseries.csv"), &output.timeseries)?;
     write_training_csv(dir.join("training.csv"), &output.training)?;
@@ -128,12 +132,11 @@ const OUTPUTS: [&str; 9] = [
     "plots/training_curve.png",
 ];
 
-/// Creates `dir` (with `policies/`), removing the outputs of an earlier run there and nothing
-/// else, so no stale policy or plot survives next to new results.
+/// Refuses an output folder that is a file or whose `config.toml` is the config being run.
 ///
 /// # Errors
-/// `dir` is a file, holds the config being run as its `config.toml`, or cannot be written.
-fn prepare_out_dir(dir: &Path, config: &Path) -> Result<()> {
+/// One of those two cases.
+fn check_out_dir(dir: &Path, config: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         anyhow::bail!("--out {}: exists and is not a folder", dir.display());
     }
@@ -148,6 +151,15 @@ fn prepare_out_dir(dir: &Path, config: &Path) -> Result<()> {
             dir.display()
         );
     }
+    Ok(())
+}
+
+/// Creates `dir` (with `policies/`), removing the outputs of an earlier run there and nothing
+/// else, so no stale policy or plot survives next to new results.
+///
+/// # Errors
+/// `dir` cannot be written.
+fn prepare_out_dir(dir: &Path) -> Result<()> {
     let mut stale: Vec<std::path::PathBuf> = OUTPUTS.iter().map(|n| dir.join(n)).collect();
     if let Ok(entries) = std::fs::read_dir(dir.join("policies")) {
         stale.extend(

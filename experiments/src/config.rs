@@ -346,7 +346,7 @@ impl ExperimentConfig {
                     self.env.decision_interval_s
                 };
                 p.validate(step)
-                    .map_err(|e| anyhow!("`{at}.predictive.{e}"))?;
+                    .map_err(|(field, e)| anyhow!("`{at}.predictive.{field}`: {e}"))?;
                 if p.features.anomaly_flag && self.anomaly.is_none() {
                     bail!("`{at}.predictive.features.anomaly_flag`: needs an [anomaly] detector");
                 }

@@ -276,9 +276,19 @@ fn train_one(
     let forecaster = match spec.predictive_config() {
         Some(p) => {
             let step = env.config().decision_interval_s;
-            let f = p
-                .fit_forecaster(step, &sampled_rates(&t.train, step))
-                .with_context(|| format!("agent {}: fitting its forecaster", spec.name))?;
+            let rates = sampled_rates(&t.train, step);
+            let f = p.fit_forecaster(step, &rates).map_err(|e| {
+                anyhow!(
+                    "`agents[{}] ({}).predictive.forecaster`: cannot be fitted on the training window \
+                     ({} decisions of {step} s = {:.1} h): {e}. Use a shorter period_s or LSTM \
+                     window, or a longer training window (workload.duration_s, \
+                     workload.train_fraction)",
+                    cfg.agents.iter().position(|a| a.name == spec.name).unwrap_or(0),
+                    spec.name,
+                    rates.len(),
+                    rates.len() as f64 * step / 3600.0
+                )
+            })?;
             Some((p, f))
         }
         None => None,
