@@ -14,6 +14,9 @@
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
 //! - [`anomaly_config`] — the anomaly config (TOML, `deny_unknown_fields`): traces, detectors.
+//! - [`cmd_forecast`] — `nimbusguard forecast`: forecasters trained and scored per trace.
+//! - [`forecast_config`] — the forecast config (TOML, `deny_unknown_fields`).
+//! - [`forecast_plot`] — the per-trace plot of `nimbusguard forecast`.
 //! - [`bench`](mod@bench) — `nimbusguard bench`.
 //!
 //! ```
@@ -27,9 +30,12 @@ pub mod anomaly_config;
 pub mod anomaly_plot;
 pub mod bench;
 pub mod cmd_anomaly;
+pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_run;
 pub mod config;
+pub mod forecast_config;
+pub mod forecast_plot;
 pub mod plots;
 pub mod records;
 pub mod report;

@@ -48,6 +48,20 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Train and score forecasters (LSTM and baselines) on traces; writes forecast.json.
+    Forecast {
+        /// Forecast config (TOML; default experiments/configs/forecast.toml).
+        config: Option<PathBuf>,
+        /// A trace to forecast (repeatable); replaces the config's list of traces.
+        #[arg(long = "trace", value_name = "CSV")]
+        traces: Vec<PathBuf>,
+        /// Output folder (default `results/<experiment>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads, one trace each (0 = all cores). Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// Measure env steps per second and simulated seconds per wall second.
     Bench {
         /// Print one JSON object instead of a table.
@@ -94,6 +108,19 @@ fn main() -> ExitCode {
                 println!("{md}");
                 println!("Results written to {}", dir.display());
             })
+        }
+        Command::Forecast {
+            config,
+            traces,
+            out,
+            threads,
+        } => {
+            experiments::cmd_forecast::execute(config.as_deref(), &traces, out.as_deref(), threads)
+                .map(|dir| {
+                    let md = std::fs::read_to_string(dir.join("forecast.md")).unwrap_or_default();
+                    println!("{md}");
+                    println!("Results written to {}", dir.display());
+                })
         }
         Command::Bench { json, seconds } => experiments::bench::run(json, seconds),
     };

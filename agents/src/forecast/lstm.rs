@@ -6,11 +6,15 @@
 //! value `horizon_steps` steps after the window's last point. See [`net`] for the layers.
 //!
 //! Implementation details and deviations:
-//! - Inputs are z-normalised with the training window's mean and standard deviation (stored in
-//!   the saved `config.json`). With [`LstmForecasterConfig::predict_change`] (the default) the
-//!   network predicts the normalised *change* `(y[t+h] - y[t]) / std` from the window's last
-//!   value, so an untrained network starts as the last-value forecast; otherwise the
-//!   normalised level.
+//! - Values are scaled by the training window's standard deviation (mean and std are stored in
+//!   the saved `config.json`). In the default [`LstmMode::Relative`] the network sees the
+//!   window relative to its last value, `(y[t-i] - y[t]) / std`, and predicts the change
+//!   `(y[t+h] - y[t]) / std`: it cannot tell one level from another, so it cannot learn to pull
+//!   forecasts towards the training window's level (on the NAB CPU traces, whose level shifts
+//!   between training and test, the level-aware modes were worse than the last value, see the
+//!   README); an untrained network starts as the last-value forecast.
+//!   [`LstmMode::Change`] feeds z-normalised levels and predicts the change,
+//!   [`LstmMode::Level`] predicts the z-normalised level.
 //! - Training: Adam (Kingma & Ba 2015) on the mean squared error of the normalised target,
 //!   gradient norm clipped; each epoch draws at most
 //!   [`LstmForecasterConfig::max_samples_per_epoch`] windows without replacement from all
@@ -68,22 +72,23 @@ pub struct LstmForecasterConfig {
     pub dropout: f64,
     /// Adam learning rate, finite and > 0. Default 0.001.
     pub learning_rate: f64,
-    /// Training epochs, 1..=10000. Default 8.
+    /// Training epochs, 1..=10000. Default 6.
     pub epochs: usize,
     /// Windows per gradient step, 1..=4096. Default 32.
     pub batch_size: usize,
     /// Windows drawn per epoch (without replacement, fresh each epoch), at least 1; all
     /// training windows when there are fewer. Caps the training cost on long traces.
-    /// Default 1024.
+    /// Default 512.
     pub max_samples_per_epoch: usize,
     /// Fraction of the windows (the last ones in time) held out to pick the best epoch, in
-    /// `[0, 0.5]`; 0 keeps the last epoch. Default 0.1.
+    /// `[0, 0.5]`, at most `ceil(max_samples_per_epoch / 2)` windows (the most recent ones);
+    /// 0 keeps the last epoch. Default 0.1.
     pub validation_fraction: f64,
     /// Largest L2 norm of the gradient (clipped above), finite and > 0. Default 1.0.
     pub grad_clip_norm: f64,
-    /// Predict the change from the window's last value (true) or the level (false).
-    /// Default true.
-    pub predict_change: bool,
+    /// What the network sees and predicts (`"relative"`, `"change"` or `"level"`, see
+    /// [`LstmMode`]). Default `"relative"`.
+    pub mode: LstmMode,
     /// Seed of initialisation, shuffling and dropout. Default 0.
     pub seed: u64,
 }
@@ -97,12 +102,12 @@ impl Default for LstmForecasterConfig {
             num_layers: 3,
             dropout: 0.2,
             learning_rate: 1e-3,
-            epochs: 8,
+            epochs: 6,
             batch_size: 32,
-            max_samples_per_epoch: 1024,
+            max_samples_per_epoch: 512,
             validation_fraction: 0.1,
             grad_clip_norm: 1.0,
-            predict_change: true,
+            mode: LstmMode::Relative,
             seed: 0,
         }
     }
@@ -176,6 +181,30 @@ impl LstmForecasterConfig {
 
     fn net(&self) -> LstmNetConfig {
         LstmNetConfig::new(self.num_layers, self.hidden_size)
+    }
+}
+
+/// What the LSTM forecaster's network sees and predicts (`std` is the training window's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LstmMode {
+    /// Inputs `(y[t-i] - y[t]) / std` (the window relative to its last value), target
+    /// `(y[t+h] - y[t]) / std`. Level-invariant.
+    Relative,
+    /// Inputs `(y[t-i] - mean) / std`, target `(y[t+h] - y[t]) / std`.
+    Change,
+    /// Inputs `(y[t-i] - mean) / std`, target `(y[t+h] - mean) / std`.
+    Level,
+}
+
+impl LstmMode {
+    /// The network's input for one window of z-normalised values.
+    fn input(self, z: &[f32]) -> impl Iterator<Item = f32> + '_ {
+        let offset = match (self, z.last()) {
+            (LstmMode::Relative, Some(&last)) => last,
+            _ => 0.0,
+        };
+        z.iter().map(move |v| v - offset)
     }
 }
 
@@ -273,11 +302,12 @@ fn batch_tensors(
     targets: &[f32],
     starts: &[usize],
     window: usize,
+    mode: LstmMode,
     device: &Device,
 ) -> (Tensor<3>, Tensor<2>) {
     let mut x = Vec::with_capacity(starts.len() * window);
     for &s in starts {
-        x.extend_from_slice(&z[s..s + window]);
+        x.extend(mode.input(&z[s..s + window]));
     }
     let y: Vec<f32> = starts.iter().map(|&s| targets[s]).collect();
     (
@@ -346,14 +376,17 @@ impl LstmForecaster {
         let targets: Vec<f32> = (0..n_windows)
             .map(|s| {
                 let last = s + w - 1;
-                if c.predict_change {
-                    ((train[last + h] - train[last]) / std) as f32
-                } else {
-                    z[last + h]
+                match c.mode {
+                    LstmMode::Relative | LstmMode::Change => {
+                        ((train[last + h] - train[last]) / std) as f32
+                    }
+                    LstmMode::Level => z[last + h],
                 }
             })
             .collect();
-        let n_val = (n_windows as f64 * c.validation_fraction).floor() as usize;
+        // The last windows, at most half an epoch's worth (validation runs every epoch).
+        let n_val = ((n_windows as f64 * c.validation_fraction).floor() as usize)
+            .min(c.max_samples_per_epoch.div_ceil(2));
         let n_val = if n_val >= n_windows { 0 } else { n_val };
         let train_idx: Vec<usize> = (0..n_windows - n_val).collect();
         let val_idx: Vec<usize> = (n_windows - n_val..n_windows).collect();
@@ -391,7 +424,7 @@ impl LstmForecaster {
             let started = Instant::now();
             let mut loss_sum = 0.0;
             for (b, starts) in order[..per_epoch].chunks(c.batch_size).enumerate() {
-                let (x, y) = batch_tensors(&z, &targets, starts, w, &ad);
+                let (x, y) = batch_tensors(&z, &targets, starts, w, c.mode, &ad);
                 let out = model.forward(x, Some((&mut dropout_rng, c.dropout)));
                 let loss = (out - y).square().mean();
                 let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -415,7 +448,7 @@ impl LstmForecaster {
                     &z,
                     &targets,
                     &val_idx,
-                    w,
+                    (w, c.mode),
                     c.batch_size.max(256),
                     &device,
                 )
@@ -489,13 +522,13 @@ fn mse(
     z: &[f32],
     targets: &[f32],
     idx: &[usize],
-    window: usize,
+    (window, mode): (usize, LstmMode),
     batch: usize,
     device: &Device,
 ) -> f64 {
     let mut sum = 0.0;
     for starts in idx.chunks(batch) {
-        let (x, y) = batch_tensors(z, targets, starts, window, device);
+        let (x, y) = batch_tensors(z, targets, starts, window, mode, device);
         let err = (model.forward(x, None) - y).square().sum();
         sum += f64::from(err.into_scalar::<f32>());
     }
@@ -507,9 +540,10 @@ impl Fitted {
     fn predict(&self, c: &LstmForecasterConfig, window: &[f64]) -> f64 {
         let Normalization { mean, std } = self.norm;
         let z: Vec<f32> = window.iter().map(|v| ((v - mean) / std) as f32).collect();
-        let out = f64::from(self.weights.forward(&z));
-        match (c.predict_change, window.last()) {
-            (true, Some(last)) => last + out * std,
+        let x: Vec<f32> = c.mode.input(&z).collect();
+        let out = f64::from(self.weights.forward(&x));
+        match (c.mode, window.last()) {
+            (LstmMode::Relative | LstmMode::Change, Some(last)) => last + out * std,
             _ => mean + out * std,
         }
     }

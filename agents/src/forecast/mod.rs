@@ -34,7 +34,7 @@ pub mod lstm;
 pub mod metrics;
 
 pub use baselines::{Ewma, HoltWinters, LastValue, SeasonalNaive};
-pub use lstm::{LstmForecaster, LstmForecasterConfig};
+pub use lstm::{LstmForecaster, LstmForecasterConfig, LstmMode};
 pub use metrics::{evaluate, mae, mase, smape, Scores};
 
 use std::ops::Range;
