@@ -190,7 +190,7 @@ impl ForecastConfig {
 /// and the repository root in which it exists (the path as written if none has it, so the
 /// error names it).
 pub fn resolve_trace(trace: &Path, config_path: &Path) -> PathBuf {
-    if trace.is_absolute() {
+    if trace.is_absolute() || trace.exists() {
         return trace.to_path_buf();
     }
     let config_dir = config_path
@@ -198,7 +198,7 @@ pub fn resolve_trace(trace: &Path, config_path: &Path) -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    [PathBuf::from("."), config_dir, root]
+    [config_dir, root]
         .into_iter()
         .map(|d| d.join(trace))
         .find(|p| p.exists())

@@ -110,8 +110,8 @@ pub trait Forecaster: Send {
 
     /// Forecasts `series[t]` for every target index `t` in `targets`, each from the history
     /// `series[..t + 1 - horizon_steps()]` only (the points up to `horizon_steps()` before the
-    /// target), in order. The default calls [`Forecaster::forecast`] once per target;
-    /// forecasters that batch (the LSTM) override it with an equal but faster computation.
+    /// target), in order. The default calls [`Forecaster::forecast`] once per target; a
+    /// forecaster may override it with an equal but faster computation.
     ///
     /// # Errors
     /// [`ForecastError::Config`] when a target lies at or past the end of `series`;
