@@ -508,7 +508,10 @@ pub(crate) mod tests {
         let path = dir.join("training.csv");
         write_training_csv(&path, &pts).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().next().unwrap(), "agent,episode,return,epsilon,loss");
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "agent,episode,return,epsilon,loss"
+        );
         assert_eq!(read_training_csv(&path).unwrap(), pts);
     }
 
