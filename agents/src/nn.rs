@@ -9,7 +9,8 @@
 
 use std::sync::Mutex;
 
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
 
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
@@ -31,6 +32,23 @@ pub fn seeded_init<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T
     let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(seed);
     init()
+}
+
+/// Forces every lazily created parameter of `module` to take its value now, in a fixed order.
+///
+/// burn 0.22 creates parameters lazily (burn-nn's `Initializer::init_with` returns
+/// `Param::uninitialized`): a layer's random weights are drawn from the device's generator at
+/// their first use, not in `init`. Call this inside the closure given to [`seeded_init`], so
+/// the values are drawn from the seeded generator while the lock is held; otherwise another
+/// thread may reseed the (global) generator before the first forward pass.
+pub fn materialize<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
 }
 
 /// SplitMix64 finaliser (Steele, Lea and Flood 2014): a bijective 64-bit mixer.
@@ -64,5 +82,31 @@ mod tests {
         assert_ne!(derive_seed(7, "a"), derive_seed(8, "a"));
         // SplitMix64 of 0 is its published first output for state 0.
         assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
+    }
+
+    #[test]
+    fn parameters_are_drawn_at_first_use_unless_materialized() {
+        use burn::nn::LinearConfig;
+        let device = Device::flex();
+        let weights = |l: &burn::nn::Linear| l.weight.val().into_data().try_to_vec::<f32>();
+        let lazy = seeded_init(&device, 5, || LinearConfig::new(4, 4).init(&device));
+        let eager = seeded_init(&device, 5, || {
+            let l = LinearConfig::new(4, 4).init(&device);
+            materialize(&l);
+            l
+        });
+        // Another seeding between init and first use (another thread, say).
+        let _other = seeded_init(&device, 6, || {
+            let l = LinearConfig::new(4, 4).init(&device);
+            materialize(&l);
+            l
+        });
+        let fresh = seeded_init(&device, 5, || {
+            let l = LinearConfig::new(4, 4).init(&device);
+            materialize(&l);
+            l
+        });
+        assert_eq!(weights(&eager), weights(&fresh));
+        assert_ne!(weights(&lazy), weights(&fresh));
     }
 }

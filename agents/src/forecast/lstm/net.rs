@@ -23,7 +23,7 @@
 //! Dropout masks come from the caller's seeded RNG, not from burn's global one, so training
 //! stays reproducible when several networks train on parallel threads (STYLE.md lesson 4).
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -88,17 +88,7 @@ impl LstmNetConfig {
     }
 }
 
-/// Forces burn's lazily created parameters to be drawn now, so that a network built under
-/// [`crate::nn::seeded_init`] takes its random values while the lock is held.
-pub fn materialize<M: Module>(module: &M) {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    module.visit(&mut Touch);
-}
+pub use crate::nn::materialize;
 
 /// Inverted dropout mask of `len` values: 0 with probability `p`, else `1/(1-p)`.
 fn dropout_mask(rng: &mut ChaCha8Rng, len: usize, p: f64) -> Vec<f32> {
