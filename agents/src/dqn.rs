@@ -586,7 +586,10 @@ impl Dqn {
         }
         let device = crate::nn::device().autodiff();
         let online = seeded_init(&device, derive_seed(seed, INIT_STREAM), || {
-            QNetwork::new(obs_dim, &config.hidden_sizes, n_actions, &device)
+            // burn draws parameters at first use: draw them now, under the lock.
+            let net = QNetwork::new(obs_dim, &config.hidden_sizes, n_actions, &device);
+            crate::nn::materialize(&net);
+            net
         });
         let acting = online.valid();
         let target = acting.clone();
