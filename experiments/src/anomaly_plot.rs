@@ -5,14 +5,13 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use plotters::prelude::*;
 
 use crate::anomaly_config::DetectorSpec;
 use crate::cmd_anomaly::TraceResult;
+use crate::plots::{plot_err, FONT};
 
-static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FONT: &str = "sans-serif";
 const WIDTH: u32 = 1200;
 const SERIES_HEIGHT: u32 = 380;
 const STRIP_HEIGHT: u32 = 44;
@@ -26,10 +25,6 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
 ];
-
-fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("plotters: {e}")
-}
 
 /// Plots `result` (the series, windows, probation and each detector's flags) to the PNG at
 /// `path`, creating its folder.
@@ -52,8 +47,7 @@ fn draw(path: &Path, trace: &str, r: &TraceResult, detectors: &[DetectorSpec]) -
     let (Some(&t0), Some(&t1)) = (ts.first(), ts.last()) else {
         anyhow::bail!("the series is empty");
     };
-    plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
-        .map_err(|_| anyhow!("the bundled DejaVuSans.ttf is not a valid font"))?;
+    crate::plots::ensure_font()?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }

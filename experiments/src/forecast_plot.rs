@@ -6,13 +6,12 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use plotters::prelude::*;
 
 use crate::cmd_forecast::{TraceResult, FORECASTERS};
+use crate::plots::{plot_err, FONT};
 
-static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FONT: &str = "sans-serif";
 /// matplotlib's tab10, one per forecaster in report order.
 const PALETTE: [RGBColor; 5] = [
     RGBColor(214, 39, 40),
@@ -21,10 +20,6 @@ const PALETTE: [RGBColor; 5] = [
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
 ];
-
-fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("plotters: {e}")
-}
 
 /// Plots the first `points` test points of `result` and each forecaster's forecasts to the
 /// PNG at `path`, creating its folder.
@@ -41,8 +36,7 @@ fn draw(path: &Path, r: &TraceResult, points: usize) -> Result<()> {
     if n == 0 {
         anyhow::bail!("the test window is empty");
     }
-    plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
-        .map_err(|_| anyhow!("the bundled DejaVuSans.ttf is not a valid font"))?;
+    crate::plots::ensure_font()?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }

@@ -22,10 +22,10 @@ use crate::records::{TickRecord, TrainingPoint};
 /// The bundled font, registered with plotters as `sans-serif`.
 static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// Font family used for every text element.
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Registers the bundled font with plotters once per process; text drawing fails without it.
-fn ensure_font() -> anyhow::Result<()> {
+pub(crate) fn ensure_font() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
@@ -190,7 +190,8 @@ fn render(
 }
 
 /// Converts a plotters error (not always `Send + Sync`) into an anyhow error.
-fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+/// A plotters error as an `anyhow::Error`.
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("plotters: {e}")
 }
 
