@@ -168,6 +168,11 @@ pub struct DqnConfig {
     pub max_grad_norm: f64,
     /// Double-DQN targets (van Hasselt et al. 2016) instead of `max_a' Q_target(s', a')`.
     pub double_dqn: bool,
+    /// Multiplicative epsilon decay per gradient update, in (0, 1) (the Keras-tutorial schedule
+    /// of the seed design: `epsilon *= 0.995` after each replay, floored at `epsilon_end`)
+    /// instead of the linear schedule; `exploration_fraction` is then unused. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_decay: Option<f64>,
 }
 
 impl Default for DqnConfig {
@@ -189,6 +194,7 @@ impl Default for DqnConfig {
             huber_delta: 1.0,
             max_grad_norm: 10.0,
             double_dqn: true,
+            epsilon_decay: None,
         }
     }
 }
@@ -241,6 +247,14 @@ impl DqnConfig {
         unit("epsilon_start", self.epsilon_start, false)?;
         unit("epsilon_end", self.epsilon_end, false)?;
         unit("exploration_fraction", self.exploration_fraction, true)?;
+        if let Some(d) = self.epsilon_decay {
+            if !(d > 0.0 && d < 1.0) {
+                return Err(invalid(
+                    "epsilon_decay",
+                    format!("must be in (0, 1), got {d}"),
+                ));
+            }
+        }
         if self.epsilon_end > self.epsilon_start {
             return Err(invalid("epsilon_end", "must not exceed epsilon_start"));
         }
@@ -277,8 +291,21 @@ impl DqnConfig {
     }
 
     /// Epsilon at global step `step`: linear from `epsilon_start` to `epsilon_end` over the first
-    /// `exploration_fraction * total_steps` steps, then constant (CleanRL's `linear_schedule`).
+    /// `exploration_fraction * total_steps` steps, then constant (CleanRL's `linear_schedule`);
+    /// with `epsilon_decay = d`, `max(epsilon_end, epsilon_start * d^k)` where `k` is the number
+    /// of gradient updates before `step`.
     pub fn epsilon_at(&self, step: usize) -> f64 {
+        if let Some(d) = self.epsilon_decay {
+            let f = self.train_frequency.max(1);
+            let updates = if step <= self.learning_starts {
+                0
+            } else {
+                // Multiples of f in [learning_starts, step - 1].
+                ((step - 1) / f + 1).saturating_sub(self.learning_starts.div_ceil(f))
+            };
+            let k = updates.min(i32::MAX as usize) as i32;
+            return (self.epsilon_start * d.powi(k)).max(self.epsilon_end);
+        }
         let duration = (self.exploration_fraction * self.total_steps as f64).max(1.0);
         let slope = (self.epsilon_end - self.epsilon_start) / duration;
         (self.epsilon_start + slope * step as f64).max(self.epsilon_end)

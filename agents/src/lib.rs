@@ -14,6 +14,8 @@
 //! - [`forecast`] — the [`forecast::Forecaster`] trait, baselines and the LSTM forecaster.
 //! - [`predictive`] — forecast and anomaly features for learned agents, the proactive rule.
 //! - [`anomaly`] — streaming anomaly detectors (rolling MAD, EWMA z-score, forecast residual).
+//! - [`oracle`] — the clairvoyant oracle (`oracle-instant`, `oracle-realistic`): a cost bound.
+//! - [`nimbusguard_v0`] — the original NimbusGuard Double DQN, its state, reward and shield.
 //!
 //! ```
 //! use agents::hpa::{Hpa, HpaConfig};
@@ -43,7 +45,9 @@ pub mod baselines;
 pub mod dqn;
 pub mod forecast;
 pub mod hpa;
+pub mod nimbusguard_v0;
 pub mod nn;
+pub mod oracle;
 pub mod predictive;
 pub mod tabular_q;
 
@@ -69,6 +73,9 @@ pub enum Error {
     /// A forecaster's config, training series or saved model is invalid.
     #[error(transparent)]
     Forecast(#[from] forecast::ForecastError),
+    /// An oracle's config is invalid.
+    #[error(transparent)]
+    Oracle(#[from] oracle::OracleError),
     /// An anomaly detector's config or training series is invalid.
     #[error(transparent)]
     Anomaly(#[from] anomaly::AnomalyError),

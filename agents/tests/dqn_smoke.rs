@@ -244,6 +244,39 @@ fn td_targets_by_hand() {
 }
 
 #[test]
+fn epsilon_schedules_by_hand() {
+    // Linear (CleanRL): 1.0 -> 0.05 over 0.5 x 1000 = 500 steps.
+    let lin = DqnConfig {
+        total_steps: 1000,
+        learning_starts: 10,
+        ..DqnConfig::default()
+    };
+    assert_eq!(lin.epsilon_at(0), 1.0);
+    assert!((lin.epsilon_at(250) - 0.525).abs() < 1e-12);
+    assert_eq!(lin.epsilon_at(900), 0.05);
+    // Multiplicative (the seed's Keras schedule): x0.995 per gradient update; updates happen
+    // at steps 10, 12, 14, ... (learning_starts 10, train_frequency 2).
+    let exp = DqnConfig {
+        epsilon_decay: Some(0.995),
+        epsilon_end: 0.01,
+        train_frequency: 2,
+        ..lin
+    };
+    assert_eq!(exp.epsilon_at(10), 1.0); // no update before step 10
+    assert_eq!(exp.epsilon_at(11), 0.995); // the update at step 10
+    assert_eq!(exp.epsilon_at(13), 0.995 * 0.995); // steps 10 and 12
+                                                   // 0.995^k < 0.01 from k = 919 (ln 0.01 / ln 0.995 = 918.7): floored after 919 updates.
+    assert!(exp.epsilon_at(10 + 2 * 918) > 0.01);
+    assert_eq!(exp.epsilon_at(10 + 2 * 919), 0.01);
+    assert!(DqnConfig {
+        epsilon_decay: Some(1.0),
+        ..DqnConfig::default()
+    }
+    .validate()
+    .is_err());
+}
+
+#[test]
 fn bad_models_and_configs_give_clear_errors() {
     let dir = tempdir("bad");
     let agent = Dqn::new(

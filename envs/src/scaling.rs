@@ -265,6 +265,11 @@ impl ScalingEnv {
         self.actions
     }
 
+    /// The replica bounds and cooldown this env applies to every step.
+    pub fn scale_guard(&self) -> &ScaleGuard {
+        &self.guard
+    }
+
     /// The env's configuration.
     pub fn config(&self) -> &ScalingEnvConfig {
         &self.config

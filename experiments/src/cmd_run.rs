@@ -62,13 +62,23 @@ pub fn execute(
                 .map_or_else(|| t.display().to_string(), |f| f.to_string_lossy().into())
         },
     );
-    let summary = summarize(
+    let mut summary = summarize(
         &cfg.experiment,
         RUN_ENV_ID,
         &trace,
         &output.episodes,
         &cfg.evaluation.baseline,
     );
+    if let Some(oracle) = cfg.agents.iter().find(|a| a.is_realistic_oracle()) {
+        // The HPA of the gap: the baseline if it is one, else the first hpa agent.
+        let hpa = cfg
+            .agents
+            .iter()
+            .filter(|a| a.kind == crate::config::AgentKind::Hpa)
+            .min_by_key(|a| a.name != cfg.evaluation.baseline)
+            .map(|a| a.name.as_str());
+        crate::bounds::add_bounds(&mut summary, &output.episodes, &oracle.name, hpa);
+    }
     let notes = vec![
         format!(
             "Trace `{trace}`, peak {:.1} req/s; training window {:.1} h, evaluation window {:.1} h; {} seeds per agent; env `{RUN_ENV_ID}` ({:?} reward, decision every {} s).",
@@ -114,13 +124,14 @@ pub fn execute(
         if !output.training.is_empty() {
             crate::plots::plot_training_curve(plots.join("training_curve.png"), &output.training)?;
         }
+        crate::cost_slo_plot::plot_cost_slo(plots.join("cost_slo.png"), &summary)?;
     }
     Ok(dir)
 }
 
 /// The files a run writes at the top of its folder, and the plots it draws; only these (and
 /// `policies/*.json`, `policies/*.dqn/`) are removed from a reused output folder.
-const OUTPUTS: [&str; 9] = [
+const OUTPUTS: [&str; 10] = [
     "config.toml",
     "episodes.csv",
     "timeseries.csv",
@@ -130,6 +141,7 @@ const OUTPUTS: [&str; 9] = [
     "plots/load_and_replicas.png",
     "plots/latency.png",
     "plots/training_curve.png",
+    "plots/cost_slo.png",
 ];
 
 /// Refuses an output folder that is a file or whose `config.toml` is the config being run.

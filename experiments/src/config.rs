@@ -16,6 +16,8 @@ use agents::anomaly::AnomalyDetectorConfig;
 use agents::baselines::ThresholdConfig;
 use agents::dqn::DqnConfig;
 use agents::hpa::HpaConfig;
+use agents::nimbusguard_v0::V0Config;
+use agents::oracle::{OracleConfig, OracleVariant};
 use agents::predictive::PredictiveConfig;
 use agents::tabular_q::QLearningConfig;
 use envs::ScalingEnvConfig;
@@ -45,6 +47,10 @@ pub enum AgentKind {
     Dqn,
     /// The HPA plus a floor for the forecast peak within the pod start-up time.
     Proactive,
+    /// The clairvoyant oracle ([`agents::oracle`]): a cost bound, `instant` or `realistic`.
+    Oracle,
+    /// The original NimbusGuard Double DQN ([`agents::nimbusguard_v0`]), trained like `dqn`.
+    NimbusguardV0,
 }
 
 /// One `[[agents]]` entry. Only the table matching `kind` may be given.
@@ -80,12 +86,35 @@ pub struct AgentSpec {
     /// [`PredictiveConfig::default`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predictive: Option<PredictiveConfig>,
+    /// `kind = "oracle"`: `variant` (`instant` or `realistic`, the default) and the start-up
+    /// quantile the realistic oracle orders ahead by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<OracleConfig>,
+    /// `kind = "nimbusguard-v0"`: the seed's hyperparameters, reward and shield (default:
+    /// [`V0Config::default`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nimbusguard_v0: Option<V0Config>,
 }
 
 impl AgentSpec {
-    /// Whether the agent is trained on the training window (`q-learning`, `dqn`).
+    /// Whether the agent is trained on the training window (`q-learning`, `dqn`,
+    /// `nimbusguard-v0`).
     pub fn is_learned(&self) -> bool {
-        matches!(self.kind, AgentKind::QLearning | AgentKind::Dqn)
+        matches!(
+            self.kind,
+            AgentKind::QLearning | AgentKind::Dqn | AgentKind::NimbusguardV0
+        )
+    }
+
+    /// The oracle settings of a `kind = "oracle"` agent (its default when the table is absent).
+    pub fn oracle_config(&self) -> Option<OracleConfig> {
+        (self.kind == AgentKind::Oracle).then(|| self.oracle.clone().unwrap_or_default())
+    }
+
+    /// Whether this is a realistic oracle, the reference of the regret figures.
+    pub fn is_realistic_oracle(&self) -> bool {
+        self.oracle_config()
+            .is_some_and(|o| o.variant == OracleVariant::Realistic)
     }
 
     /// The predictive settings of a hybrid or of the proactive rule (its default when the
@@ -324,6 +353,12 @@ impl ExperimentConfig {
                 ("threshold", a.threshold.is_some(), AgentKind::Threshold),
                 ("q_learning", a.q_learning.is_some(), AgentKind::QLearning),
                 ("dqn", a.dqn.is_some(), AgentKind::Dqn),
+                ("oracle", a.oracle.is_some(), AgentKind::Oracle),
+                (
+                    "nimbusguard_v0",
+                    a.nimbusguard_v0.is_some(),
+                    AgentKind::NimbusguardV0,
+                ),
             ];
             for (key, set, kind) in given {
                 let also = key == "hpa" && a.kind == AgentKind::Proactive;
@@ -370,6 +405,17 @@ impl ExperimentConfig {
             }
             if let Some(d) = &a.dqn {
                 d.validate().map_err(|e| anyhow!("`{at}.{e}`"))?;
+            }
+            if let Some(o) = &a.oracle {
+                o.validate().map_err(|e| anyhow!("`{at}.{e}`"))?;
+            }
+            if let Some(v) = &a.nimbusguard_v0 {
+                v.validate().map_err(|e| {
+                    anyhow!(
+                        "`{at}.{}`",
+                        e.to_string().replacen("dqn.", "nimbusguard_v0.", 1)
+                    )
+                })?;
             }
             if let Some(c) = a.cooldown_s {
                 if !(c.is_finite() && (0.0..=sim::config::MAX_VALUE).contains(&c)) {
@@ -444,8 +490,11 @@ impl ExperimentConfig {
     /// The cooldown an agent runs with, seconds.
     pub fn cooldown_s(&self, a: &AgentSpec) -> f64 {
         a.cooldown_s.unwrap_or(match a.kind {
-            AgentKind::QLearning | AgentKind::Dqn | AgentKind::Threshold => self.env.cooldown_s,
-            AgentKind::Hpa | AgentKind::Proactive | AgentKind::Static => 0.0,
+            AgentKind::QLearning
+            | AgentKind::Dqn
+            | AgentKind::NimbusguardV0
+            | AgentKind::Threshold => self.env.cooldown_s,
+            AgentKind::Hpa | AgentKind::Proactive | AgentKind::Static | AgentKind::Oracle => 0.0,
         })
     }
 }
@@ -459,6 +508,8 @@ pub fn kebab(kind: AgentKind) -> &'static str {
         AgentKind::QLearning => "q-learning",
         AgentKind::Dqn => "dqn",
         AgentKind::Proactive => "proactive",
+        AgentKind::Oracle => "oracle",
+        AgentKind::NimbusguardV0 => "nimbusguard-v0",
     }
 }
 

@@ -9,7 +9,9 @@
 //! - [`records`] — rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
 //! - [`stats`] — means, 95% confidence intervals and paired tests (statrs).
 //! - [`report`] — `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
+//! - [`bounds`] — regret against the clairvoyant oracle, share of the HPA-to-oracle gap closed.
 //! - [`plots`] — PNG plots (plotters).
+//! - [`cost_slo_plot`] — `plots/cost_slo.png`: each agent's cost and SLO beside the oracle bounds.
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
@@ -29,11 +31,13 @@
 pub mod anomaly_config;
 pub mod anomaly_plot;
 pub mod bench;
+pub mod bounds;
 pub mod cmd_anomaly;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_run;
 pub mod config;
+pub mod cost_slo_plot;
 pub mod forecast_config;
 pub mod forecast_plot;
 pub mod plots;

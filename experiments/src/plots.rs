@@ -58,7 +58,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-fn color(i: usize) -> RGBColor {
+pub(crate) fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
@@ -124,7 +124,7 @@ fn ticks_by_agent(
 
 /// A non-empty range covering the finite values of `xs`, padded by `pad` (fraction) on top and,
 /// unless `from_zero`, below.
-fn value_range(xs: impl Iterator<Item = f64>, pad: f64, from_zero: bool) -> Range<f64> {
+pub(crate) fn value_range(xs: impl Iterator<Item = f64>, pad: f64, from_zero: bool) -> Range<f64> {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for x in xs.filter(|x| x.is_finite()) {
         lo = lo.min(x);
@@ -147,7 +147,7 @@ fn value_range(xs: impl Iterator<Item = f64>, pad: f64, from_zero: bool) -> Rang
 
 /// A readable axis tick label: no decimals from 100 up, at most one below 100 and two below 1,
 /// trailing zeros trimmed.
-fn fmt_tick(v: f64) -> String {
+pub(crate) fn fmt_tick(v: f64) -> String {
     let a = v.abs();
     let s = if a >= 100.0 {
         format!("{v:.0}")
@@ -170,7 +170,7 @@ fn fmt_tick(v: f64) -> String {
 
 /// Runs `draw` with a `WIDTH` x `height` bitmap at `path`, with the font registered; errors carry
 /// the path.
-fn render(
+pub(crate) fn render(
     path: &Path,
     height: u32,
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> anyhow::Result<()>,

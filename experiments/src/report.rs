@@ -37,6 +37,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::bounds::{BoundsReference, Regret};
 use crate::records::{EpisodeRecord, METRIC_NAMES};
 use crate::stats::{Comparison, PairedTest, Summary};
 
@@ -53,6 +54,11 @@ pub struct AgentSummary {
     pub kind: String,
     /// Per metric name (see [`METRIC_NAMES`]), its summary over seeds.
     pub metrics: BTreeMap<String, Summary>,
+    /// Regret against the realistic oracle and the share of the HPA-to-oracle gap closed
+    /// (`cost_regret_pct`, `slo_regret_pct`, `cost_gap_closed_pct`, `slo_gap_closed_pct`, next
+    /// to `kind` and `metrics`); absent without an oracle ([`crate::bounds`]).
+    #[serde(flatten)]
+    pub regret: Regret,
 }
 
 /// The content of `summary.json` (schema `nimbusguard.summary/v1`).
@@ -73,6 +79,10 @@ pub struct SummaryJson {
     /// Every other agent against the baseline on every metric, paired by seed; ordered by agent
     /// name, then metric in [`METRIC_NAMES`] order, then test.
     pub comparisons: Vec<Comparison>,
+    /// The oracle and the HPA the agents' regret figures refer to; absent when the experiment
+    /// has no realistic oracle ([`crate::bounds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<BoundsReference>,
 }
 
 /// Summarises `records` with paired t-tests against `baseline`; see [`summarize_with_tests`].
@@ -126,7 +136,14 @@ pub fn summarize_with_tests(
                 })
                 .collect();
             let kind = recs[0].kind.clone();
-            (name.to_string(), AgentSummary { kind, metrics })
+            (
+                name.to_string(),
+                AgentSummary {
+                    kind,
+                    metrics,
+                    regret: Regret::default(),
+                },
+            )
         })
         .collect();
 
@@ -179,6 +196,7 @@ pub fn summarize_with_tests(
         seeds: seeds.len() as u64,
         agents,
         comparisons,
+        bounds: None,
     }
 }
 
@@ -547,6 +565,8 @@ pub fn render_markdown(s: &SummaryJson, extra_notes: &[String]) -> String {
             let _ = writeln!(out, "- {line}");
         }
     }
+
+    out.push_str(&crate::bounds::render_bounds(s));
 
     if !extra_notes.is_empty() {
         out.push_str("\n## Notes\n\n");

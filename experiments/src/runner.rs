@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
@@ -13,6 +13,8 @@ use agents::autoscaler::{Autoscaler, Policy, PolicyAutoscaler};
 use agents::baselines::{StaticReplicas, ThresholdRule};
 use agents::dqn::{Dqn, DqnEvent};
 use agents::hpa::Hpa;
+use agents::nimbusguard_v0::{V0Autoscaler, V0Env};
+use agents::oracle::Oracle;
 use agents::predictive::{
     PredictiveAutoscaler, PredictiveConfig, PredictiveEnv, PredictiveFeatures, ProactiveRule,
     SharedForecaster,
@@ -179,14 +181,13 @@ fn env_for(
         // The HPA decides once per sync period.
         env_cfg.decision_interval_s = cfg.hpa_config(spec).sync_period_s as f64;
     }
-    ScalingEnv::new(
-        env_cfg,
-        cfg.scenario(),
-        traffic,
-        cfg.workload.arrivals,
-        peak,
-    )
-    .with_context(|| format!("while building the env for agent {}", spec.name))
+    // An instant oracle runs in the scenario without start-up delays.
+    let scenario = match spec.oracle_config() {
+        Some(o) => o.scenario(&cfg.scenario()),
+        None => cfg.scenario(),
+    };
+    ScalingEnv::new(env_cfg, scenario, traffic, cfg.workload.arrivals, peak)
+        .with_context(|| format!("while building the env for agent {}", spec.name))
 }
 
 /// Trains every learned agent on the training window, one agent per thread (each training
@@ -299,6 +300,13 @@ fn train_one(
     let seed = cfg.training.seed;
     let n_actions = env.action_space().n;
     let mut points = Vec::new();
+    if spec.kind == AgentKind::NimbusguardV0 {
+        // The seed's state, 3 actions, reward and shield over the same env.
+        let mut env = V0Env::new(env, spec.nimbusguard_v0.clone().unwrap_or_default());
+        let n = env.action_space().n;
+        let policy = train_policy(spec, &mut env, n, seed, bars, &mut points)?;
+        return Ok((Some(policy), None, points));
+    }
     let policy = match &forecaster {
         Some((p, f)) => {
             let features = features_for(cfg, p, f.clone(), t.peak_rps)?;
@@ -326,8 +334,13 @@ where
     E: Env<Obs = Vec<f32>, Action = usize, ObsSpace = envs::BoxSpace, ActionSpace = envs::Discrete>,
 {
     match spec.kind {
-        AgentKind::Dqn => {
-            let dc = spec.dqn.clone().unwrap_or_default();
+        AgentKind::Dqn | AgentKind::NimbusguardV0 => {
+            let dc = match spec.kind {
+                AgentKind::NimbusguardV0 => {
+                    spec.nimbusguard_v0.clone().unwrap_or_default().dqn_config()
+                }
+                _ => spec.dqn.clone().unwrap_or_default(),
+            };
             let obs_dim = env.observation_space().low.len();
             tracing::info!(agent = %spec.name, env = env.id(), config = ?dc, "training dqn");
             let mut agent = Dqn::new(dc.clone(), obs_dim, n_actions, seed)
@@ -421,13 +434,17 @@ fn serve<P: Policy + 'static>(
     })
 }
 
+/// Builds the agent `spec` for an evaluation episode on `t.evaluation` with `seed` (the oracle
+/// reads that episode's arrivals; every other agent ignores the seed).
 fn build_agent(
     cfg: &ExperimentConfig,
     spec: &AgentSpec,
     trained: &Trained,
     env: &ScalingEnv,
-    peak_rps: f64,
+    t: &Traffic,
+    seed: u64,
 ) -> Result<Box<dyn Autoscaler>> {
+    let peak_rps = t.peak_rps;
     Ok(match spec.kind {
         AgentKind::Hpa => Box::new(
             Hpa::new(cfg.hpa_config(spec)).map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
@@ -442,6 +459,30 @@ fn build_agent(
         AgentKind::QLearning | AgentKind::Dqn => match trained.policy(&spec.name)?.clone() {
             TrainedPolicy::QLearning(q) => serve(cfg, spec, trained, env, *q, peak_rps)?,
             TrainedPolicy::Dqn(d) => serve(cfg, spec, trained, env, *d, peak_rps)?,
+        },
+        AgentKind::Oracle => {
+            let o = spec.oracle_config().unwrap_or_default();
+            Box::new(
+                Oracle::new(
+                    o.clone(),
+                    &o.scenario(&cfg.scenario()),
+                    cfg.workload.arrivals,
+                    env.config().decision_interval_s,
+                    &t.evaluation,
+                    seed,
+                )
+                .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
+            )
+        }
+        AgentKind::NimbusguardV0 => match trained.policy(&spec.name)?.clone() {
+            TrainedPolicy::Dqn(d) => Box::new(V0Autoscaler::new(
+                *d,
+                spec.nimbusguard_v0.clone().unwrap_or_default(),
+                cfg.deployment.min_replicas,
+                cfg.deployment.max_replicas,
+                spec.name.clone(),
+            )),
+            TrainedPolicy::QLearning(_) => bail!("agent {}: expected a DQN policy", spec.name),
         },
         AgentKind::Proactive => {
             let p = spec.predictive_config().unwrap_or_default();
@@ -494,7 +535,7 @@ pub fn evaluate(
     keep_series: bool,
 ) -> Result<(EpisodeRecord, Vec<TickRecord>)> {
     let mut env = env_for(cfg, spec, t.evaluation.clone(), t.peak_rps)?;
-    let mut agent = build_agent(cfg, spec, trained, &env, t.peak_rps)?;
+    let mut agent = build_agent(cfg, spec, trained, &env, t, seed)?;
     let mut detector = match &cfg.anomaly {
         Some(d) => Some(d.build().map_err(|e| anyhow!("[anomaly]: {e}"))?),
         None => None,

@@ -95,7 +95,11 @@ fn results_do_not_depend_on_thread_count() {
         assert!(x == y, "{f} differs between --threads 1 and 2");
     }
     // burnpack files carry random parameter ids; the weights themselves must be identical.
-    for d in ["policies/dqn.dqn", "policies/dqn-hybrid.dqn"] {
+    for d in [
+        "policies/dqn.dqn",
+        "policies/dqn-hybrid.dqn",
+        "policies/v0.dqn",
+    ] {
         let x = agents::dqn::Dqn::load(a.join(d)).unwrap().weights();
         let y = agents::dqn::Dqn::load(b.join(d)).unwrap().weights();
         assert!(x == y, "{d}: weights differ between --threads 1 and 2");
@@ -116,6 +120,8 @@ fn results_do_not_depend_on_thread_count() {
         "dqn-hybrid",
         "q-hybrid",
         "proactive",
+        "v0",
+        "oracle",
     ] {
         let m = &j["agents"][agent]["metrics"];
         for metric in [
@@ -139,7 +145,21 @@ fn results_do_not_depend_on_thread_count() {
     assert!(c
         .iter()
         .any(|c| c["agent"] == "q" && c["baseline"] == "hpa"));
-    // 8 agents x 3 seeds, conservation in every row.
+    // Regret against the realistic oracle, and the share of the HPA-to-oracle gap closed.
+    assert_eq!(j["bounds"]["oracle"], "oracle");
+    assert_eq!(j["bounds"]["hpa"], "hpa");
+    assert_eq!(j["agents"]["oracle"]["cost_regret_pct"]["mean"], 0.0);
+    assert!(
+        j["agents"]["hpa"]["cost_regret_pct"]["mean"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(j["agents"]["hpa"]["slo_regret_pct"]["n"] == 3);
+    assert_eq!(j["agents"]["hpa"]["cost_gap_closed_pct"], 0.0);
+    let md = std::fs::read_to_string(a.join("summary.md")).unwrap();
+    assert!(md.contains("## Reference bounds"), "{md}");
+    // 10 agents x 3 seeds, conservation in every row.
     let rows = std::fs::read_to_string(a.join("episodes.csv")).unwrap();
     let mut lines = rows.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -160,7 +180,7 @@ fn results_do_not_depend_on_thread_count() {
         );
         n += 1;
     }
-    assert_eq!(n, 24);
+    assert_eq!(n, 30);
     // DQN's training curve carries its loss; Q-learning's loss cells are empty.
     let training = std::fs::read_to_string(a.join("training.csv")).unwrap();
     assert!(training.starts_with("agent,episode,return,epsilon,loss\n"));

@@ -679,6 +679,40 @@ pub(crate) fn fluid_arrivals(
     }
 }
 
+/// The offered rate (requests per second) and the arrivals (requests) of every tick of a
+/// `fluid`-mode simulation of `scenario` and `traffic` with `seed`, in tick order: the same
+/// draws, from the same stream in the same order, as [`Simulation`] makes, so a clairvoyant
+/// reference policy (`agents::oracle`) can know the future load exactly. In `request` mode the
+/// simulation draws arrival times instead; the counts returned are then only a realisation of
+/// the same process, not the simulation's.
+pub fn fluid_tick_arrivals(
+    scenario: &Scenario,
+    traffic: &RateSeries,
+    arrivals: Arrivals,
+    seed: u64,
+) -> Vec<(f64, f64)> {
+    let tick_ms = (scenario.service.tick_s * 1000.0).round() as u64;
+    let end = SimTime::from_secs_f64(traffic.duration_s());
+    let dt = scenario.service.tick_s;
+    let mut rng = rng::stream(seed, "traffic");
+    let mut cache = None;
+    let mut out = Vec::new();
+    if tick_ms == 0 {
+        return out;
+    }
+    let mut t1 = SimTime(tick_ms);
+    while t1 <= end {
+        let t0 = t1.as_secs_f64() - dt;
+        let rate = traffic.rate_at(SimTime::from_secs_f64(t0));
+        out.push((
+            rate,
+            fluid_arrivals(&mut rng, &mut cache, arrivals, rate * dt),
+        ));
+        t1 = SimTime(t1.0 + tick_ms);
+    }
+    out
+}
+
 /// A unit-mean exponential draw.
 pub(crate) fn exp1(rng: &mut ChaCha8Rng) -> f64 {
     let u: f64 = rng.random();

@@ -165,3 +165,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fluid_tick_arrivals_are_the_simulations_own_draws() {
+    // A varying trace (three 60 s bins), Poisson arrivals, 0.5 s ticks.
+    let traffic = Arc::new(RateSeries {
+        step_s: 60.0,
+        values: vec![40.0, 120.0, 75.0],
+    });
+    let mut sc = fixed(3);
+    sc.service.tick_s = 0.5;
+    for seed in [1u64, 7] {
+        let expected = sim::engine::fluid_tick_arrivals(&sc, &traffic, Arrivals::Poisson, seed);
+        let mut sim = Simulation::new(&sc, traffic.clone(), Arrivals::Poisson, seed).unwrap();
+        let mut got = Vec::new();
+        sim.advance(Duration::from_secs(180), |t| got.push(t.arrivals));
+        assert_eq!(expected.len(), got.len());
+        assert_eq!(expected.len(), 360);
+        for (k, ((rate, count), arrived)) in expected.iter().zip(&got).enumerate() {
+            assert_eq!(count, arrived, "tick {k}");
+            assert_eq!(*rate, traffic.values[k / 120], "tick {k}");
+        }
+    }
+}
