@@ -1,6 +1,6 @@
 //! `plots/cost_slo.png`: every agent's mean pod-hours against its mean SLO-violation time, with
 //! 95% confidence intervals as error bars, so each agent's place between the clairvoyant oracle
-//! (drawn as black diamonds, the bounds) and the HPA shows at a glance.
+//! (drawn as black triangles, the bounds) and the HPA shows at a glance.
 
 use std::path::Path;
 
@@ -10,12 +10,15 @@ use plotters::prelude::*;
 use crate::plots::{color, fmt_tick, plot_err, render, value_range, FONT};
 use crate::report::SummaryJson;
 
+/// Where an SLO-violation time of 0% is drawn on the log axis, %.
+const SLO_FLOOR_PCT: f64 = 0.01;
+
 /// One point of the plot: agent, kind, (mean, CI low, CI high) of pod-hours and of SLO %.
 type Point<'a> = (&'a str, &'a str, [f64; 3], [f64; 3]);
 
 /// Draws the cost-SLO plot of `s` into the PNG at `path` (1200 x 700 pixels): x = pod-hours,
 /// y = SLO-violation time in %, one labelled point per agent (`oracle` agents as black
-/// diamonds). Errors if no agent has both figures.
+/// triangles). Errors if no agent has both figures.
 pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<()> {
     let points: Vec<Point<'_>> = s
         .agents
@@ -42,8 +45,44 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
     if points.is_empty() {
         bail!("no agent has pod-hours and SLO figures to plot");
     }
-    let x = value_range(points.iter().flat_map(|p| [p.2[1], p.2[2]]), 0.08, true);
-    let y = value_range(points.iter().flat_map(|p| [p.3[1], p.3[2]]), 0.12, true);
+    // Pod-hours are non-negative; a t-interval can reach below 0, the axis does not.
+    let x = value_range(
+        points.iter().flat_map(|p| [p.2[1].max(0.0), p.2[2]]),
+        0.08,
+        true,
+    );
+    // SLO time spans 0 to tens of %: a log axis from FLOOR (where 0 is drawn) keeps the many
+    // agents near 0 apart.
+    let floor_y = |v: f64| v.max(SLO_FLOOR_PCT);
+    let top = points
+        .iter()
+        .map(|p| floor_y(p.3[2]))
+        .fold(SLO_FLOOR_PCT * 10.0, f64::max);
+    let xs = x.end - x.start;
+    let decades = (top / SLO_FLOOR_PCT).log10() + 0.5;
+    // Labels: right of the point, raised while they would overlap one placed before (points
+    // sorted by cost, so each label can only run into those to its left). A character of the
+    // 15 px font is about 0.0068 of the plot's width, a line about 0.035 of its height.
+    let line = 0.035 * decades;
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| points[a].2[0].total_cmp(&points[b].2[0]));
+    let mut labels = vec![(0.0, 0.0); points.len()];
+    let mut placed: Vec<(f64, f64, f64)> = Vec::new();
+    for &i in &order {
+        let lx = points[i].2[0] + xs * 0.01;
+        // In decades: log10 of the label's height.
+        let mut ly = floor_y(points[i].3[0]).log10() + 0.5 * line;
+        while placed
+            .iter()
+            .any(|&(px, py, w)| lx - px < w && (py - ly).abs() < line)
+        {
+            ly += line;
+        }
+        placed.push((lx, ly, points[i].0.len() as f64 * 0.0068 * xs));
+        labels[i] = (lx, 10f64.powf(ly));
+    }
+    let top_label = placed.iter().map(|p| p.1 + line).fold(f64::MIN, f64::max);
+    let y = SLO_FLOOR_PCT * 0.7..top.max(10f64.powf(top_label)) * 1.3;
     render(path.as_ref(), 700, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(
@@ -53,14 +92,20 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
             .margin(14)
             .x_label_area_size(50)
             .y_label_area_size(80)
-            .build_cartesian_2d(x.clone(), y.clone())
+            .build_cartesian_2d(x.clone(), y.clone().log_scale())
             .map_err(plot_err)?;
         chart
             .configure_mesh()
             .x_desc("pod-hours (mean, 95% CI)")
-            .y_desc("SLO violation time % (mean, 95% CI)")
+            .y_desc("SLO violation time %, log scale (mean, 95% CI; 0 drawn at 0.01)")
             .x_label_formatter(&|v| fmt_tick(*v))
-            .y_label_formatter(&|v| fmt_tick(*v))
+            .y_label_formatter(&|v| {
+                if *v <= SLO_FLOOR_PCT * 1.000_001 {
+                    "0.01".to_string()
+                } else {
+                    fmt_tick(*v)
+                }
+            })
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .draw()
@@ -70,22 +115,17 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
             let style = ShapeStyle::from(&col).stroke_width(2);
             chart
                 .draw_series([
-                    PathElement::new(vec![(c[1], v[0]), (c[2], v[0])], style),
-                    PathElement::new(vec![(c[0], v[1]), (c[0], v[2])], style),
+                    PathElement::new(
+                        vec![(c[1].max(0.0), floor_y(v[0])), (c[2], floor_y(v[0]))],
+                        style,
+                    ),
+                    PathElement::new(vec![(c[0], floor_y(v[1])), (c[0], floor_y(v[2]))], style),
                 ])
                 .map_err(plot_err)?;
-            let at = (c[0], v[0]);
+            let at = (c[0], floor_y(v[0]));
             if *kind == "oracle" {
                 chart
-                    .draw_series([Polygon::new(
-                        vec![
-                            (c[0] - (x.end - x.start) * 0.006, v[0]),
-                            (c[0], v[0] + (y.end - y.start) * 0.012),
-                            (c[0] + (x.end - x.start) * 0.006, v[0]),
-                            (c[0], v[0] - (y.end - y.start) * 0.012),
-                        ],
-                        col.filled(),
-                    )])
+                    .draw_series([TriangleMarker::new(at, 9, col.filled())])
                     .map_err(plot_err)?;
             } else {
                 chart
@@ -95,10 +135,7 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
             chart
                 .draw_series([Text::new(
                     name.to_string(),
-                    (
-                        c[0] + (x.end - x.start) * 0.01,
-                        v[0] + (y.end - y.start) * 0.015,
-                    ),
+                    labels[i],
                     (FONT, 15).into_font().color(&col),
                 )])
                 .map_err(plot_err)?;
@@ -130,5 +167,11 @@ mod tests {
         let empty = summarize("t", "scaling-v0", "x.csv", &[], "hpa");
         assert!(plot_cost_slo(dir.join("none.png"), &empty).is_err());
         assert!(!dir.join("none.png").exists());
+        // A real summary: the deep-nasa reference run (eleven agents, the oracles among them).
+        let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../results/reference/deep-nasa/summary.json");
+        let s = crate::report::read_summary(reference).unwrap();
+        plot_cost_slo(dir.join("deep-nasa.png"), &s).unwrap();
+        assert!(std::fs::metadata(dir.join("deep-nasa.png")).unwrap().len() > 10_000);
     }
 }
