@@ -141,6 +141,16 @@ impl V0Config {
     pub fn validate(&self) -> Result<(), DqnError> {
         self.dqn_config().validate()?;
         let bad = |field, reason: String| Err(DqnError::InvalidConfig { field, reason });
+        if self.total_steps <= self.batch_size {
+            return bad(
+                "total_steps",
+                format!(
+                    "must exceed batch_size ({}): updates start once the buffer holds a batch, \
+                     got {}",
+                    self.batch_size, self.total_steps
+                ),
+            );
+        }
         for (f, v) in [
             ("target_utilization", self.target_utilization),
             ("shield_high", self.shield_high),

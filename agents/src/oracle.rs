@@ -112,15 +112,20 @@ pub struct OracleConfig {
     /// `instant` or `realistic` (default).
     pub variant: OracleVariant,
     /// Quantile of the log-normal start-up delay the realistic oracle orders ahead by, in
-    /// (0, 1) (default 0.999: one scale-up in a thousand finds a pod still starting).
-    pub startup_quantile: f64,
+    /// (0, 1) (default [`DEFAULT_STARTUP_QUANTILE`]: one scale-up in a thousand finds a pod
+    /// still starting). Only for `realistic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_quantile: Option<f64>,
 }
+
+/// The start-up quantile a realistic oracle orders ahead by unless told otherwise.
+pub const DEFAULT_STARTUP_QUANTILE: f64 = 0.999;
 
 impl Default for OracleConfig {
     fn default() -> Self {
         Self {
             variant: OracleVariant::Realistic,
-            startup_quantile: 0.999,
+            startup_quantile: None,
         }
     }
 }
@@ -131,13 +136,19 @@ impl OracleConfig {
     /// # Errors
     /// [`OracleError::InvalidConfig`] naming the field.
     pub fn validate(&self) -> Result<(), OracleError> {
-        if !(self.startup_quantile > 0.0 && self.startup_quantile < 1.0) {
-            return Err(OracleError::InvalidConfig {
+        match (self.variant, self.startup_quantile) {
+            (OracleVariant::Instant, Some(_)) => Err(OracleError::InvalidConfig {
                 field: "startup_quantile",
-                reason: format!("expected a number in (0, 1), got {}", self.startup_quantile),
-            });
+                reason: "only applies to variant = \"realistic\" (instant pods have no \
+                         start-up delay)"
+                    .into(),
+            }),
+            (_, Some(q)) if !(q > 0.0 && q < 1.0) => Err(OracleError::InvalidConfig {
+                field: "startup_quantile",
+                reason: format!("expected a number in (0, 1), got {q}"),
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The scenario the oracle runs in: `base` for `realistic`; for `instant`, `base` with the
@@ -170,7 +181,8 @@ impl OracleConfig {
         } else {
             // Log-normal with mean m and standard deviation s (sim::engine's parametrisation).
             let var = (1.0 + (s / m).powi(2)).ln();
-            let z = Normal::standard().inverse_cdf(self.startup_quantile);
+            let q = self.startup_quantile.unwrap_or(DEFAULT_STARTUP_QUANTILE);
+            let z = Normal::standard().inverse_cdf(q);
             (m.ln() - var / 2.0 + z * var.sqrt()).exp()
         };
         let per_node = (sc.cluster.node_cpu_milli / sc.pod.cpu_request_milli.max(1))
@@ -222,6 +234,12 @@ impl ServiceBound {
             min_replicas: scenario.deployment.min_replicas,
             max_replicas: scenario.deployment.max_replicas,
         }
+    }
+
+    /// Whether some replica count meets the p95 objective (false when one idle pod's service
+    /// time alone has a p95 above it: `ln(20) / mu > slo` and the sojourn floor does not help).
+    pub fn attainable(&self) -> bool {
+        self.sigma_max > 0.0
     }
 
     /// `rho_max(n)`: the highest per-pod utilization at which `n` pods meet the p95 objective
@@ -460,7 +478,7 @@ mod tests {
         let mut sc = scenario();
         sc.service.slo_p95_ms = 50.0; // ln 20 / 50 = 60 ms > 50 ms at any load
         let b = ServiceBound::new(&sc, Arrivals::Poisson);
-        assert!(b.sigma_max <= 0.0);
+        assert!(b.sigma_max <= 0.0 && !b.attainable());
         assert_eq!(b.replicas_for(10.0), 50);
         sc.service.slo_p95_ms = 9000.0; // the sojourn floor alone meets it
         let b = ServiceBound::new(&sc, Arrivals::Poisson);
@@ -486,9 +504,18 @@ mod tests {
             (0.0, 0.0)
         );
         assert_eq!(c.scenario(&sc), sc);
+        for q in [0.0, 1.0, f64::NAN] {
+            assert!(OracleConfig {
+                startup_quantile: Some(q),
+                ..c.clone()
+            }
+            .validate()
+            .is_err());
+        }
+        // A quantile means nothing to the instant oracle.
         assert!(OracleConfig {
-            startup_quantile: 1.0,
-            ..c
+            startup_quantile: Some(0.9),
+            ..i
         }
         .validate()
         .is_err());

@@ -31,8 +31,8 @@ use crate::stats::Summary;
 pub struct BoundsReference {
     /// The realistic oracle every regret is measured against.
     pub oracle: String,
-    /// The HPA whose gap to the oracle the `*_gap_closed_pct` figures divide by (none when the
-    /// experiment has no `hpa` agent).
+    /// The HPA whose gap to the oracle the `*_gap_closed_pct` figures divide by (`null` when
+    /// the experiment has no `hpa` agent; the shares are then left out).
     pub hpa: Option<String>,
 }
 
@@ -168,7 +168,8 @@ pub fn render_bounds(s: &SummaryJson) -> String {
          extra pod-hours in % of the oracle's and extra SLO-violation time in percentage points \
          (mean ± 95% CI half-width). Gap closed: the share of the distance from {hpa} to the \
          oracle each agent covers (0% = as {hpa}, 100% = as the oracle, negative = further \
-         from it than {hpa}; n/a when that gap is negligible).\n",
+         from it than {hpa}; n/a without an HPA, or when {hpa} is within 0.1% (cost) or \
+         0.005 pp (SLO) of the oracle or better than it).\n",
         b.oracle
     );
     out.push_str(

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::config::ExperimentConfig;
+use crate::config::{AgentKind, ExperimentConfig};
 use crate::records::{write_episodes_csv, write_timeseries_csv, write_training_csv};
 use crate::report::{render_markdown, summarize, write_summary};
 use crate::runner::{out_dir, run_with, traffic, RUN_ENV_ID};
@@ -74,7 +74,7 @@ pub fn execute(
         let hpa = cfg
             .agents
             .iter()
-            .filter(|a| a.kind == crate::config::AgentKind::Hpa)
+            .filter(|a| a.kind == AgentKind::Hpa)
             .min_by_key(|a| a.name != cfg.evaluation.baseline)
             .map(|a| a.name.as_str());
         crate::bounds::add_bounds(&mut summary, &output.episodes, &oracle.name, hpa);
@@ -98,6 +98,16 @@ pub fn execute(
         ),
         format!("Wall time {:.1} s.", started.elapsed().as_secs_f64()),
     ];
+    let mut notes = notes;
+    if cfg.service.mode == sim::ServiceMode::Request
+        && cfg.agents.iter().any(|a| a.kind == AgentKind::Oracle)
+    {
+        let note = "`service.mode = request`: the oracle sizes by the offered rate alone (it \
+                    cannot see arrival times, and each tick's p95 is a sample quantile), so it is \
+                    an approximate bound here and can miss the SLO; it is exact in `fluid` mode.";
+        tracing::warn!("{note}");
+        notes.insert(0, note.to_string());
+    }
     let md = render_markdown(&summary, &notes);
     write_summary(&dir, &summary, &md)?;
     for (name, policy) in &output.trained.policies {

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use agents::anomaly::AnomalyDetectorConfig;
 use agents::baselines::ThresholdConfig;
-use agents::dqn::DqnConfig;
+use agents::dqn::{DqnConfig, DqnError};
 use agents::hpa::HpaConfig;
 use agents::nimbusguard_v0::V0Config;
-use agents::oracle::{OracleConfig, OracleVariant};
+use agents::oracle::{OracleConfig, OracleError, OracleVariant, ServiceBound};
 use agents::predictive::PredictiveConfig;
 use agents::tabular_q::QLearningConfig;
 use envs::ScalingEnvConfig;
@@ -403,19 +403,42 @@ impl ExperimentConfig {
                     }
                 }
             }
+            let dqn_err = |table: &str, e: DqnError| match e {
+                DqnError::InvalidConfig { field, reason } => {
+                    anyhow!("`{at}.{table}.{field}`: {reason}")
+                }
+                e => anyhow!("`{at}.{table}`: {e}"),
+            };
             if let Some(d) = &a.dqn {
-                d.validate().map_err(|e| anyhow!("`{at}.{e}`"))?;
-            }
-            if let Some(o) = &a.oracle {
-                o.validate().map_err(|e| anyhow!("`{at}.{e}`"))?;
+                d.validate().map_err(|e| dqn_err("dqn", e))?;
             }
             if let Some(v) = &a.nimbusguard_v0 {
-                v.validate().map_err(|e| {
-                    anyhow!(
-                        "`{at}.{}`",
-                        e.to_string().replacen("dqn.", "nimbusguard_v0.", 1)
-                    )
+                v.validate().map_err(|e| dqn_err("nimbusguard_v0", e))?;
+            }
+            if let Some(o) = &a.oracle {
+                o.validate().map_err(|e| match e {
+                    OracleError::InvalidConfig { field, reason } => {
+                        anyhow!("`{at}.oracle.{field}`: {reason}")
+                    }
                 })?;
+            }
+            if a.kind == AgentKind::Oracle {
+                if a.cooldown_s.is_some_and(|c| c > 0.0) {
+                    bail!(
+                        "`{at}.cooldown_s`: an oracle is a bound and decides without a cooldown; \
+                         remove the key (or set 0)"
+                    );
+                }
+                let bound = ServiceBound::new(&self.scenario(), self.workload.arrivals);
+                if !bound.attainable() {
+                    bail!(
+                        "`service.slo_p95_ms`: no replica count meets a p95 of {} ms (one idle \
+                         pod's service time alone has a p95 of ln 20 / mu = {:.0} ms), so \
+                         `{at}` would be no bound; raise the objective or remove the oracle",
+                        self.service.slo_p95_ms,
+                        1000.0 * 2.995_732_273_553_991 / bound.mu
+                    );
+                }
             }
             if let Some(c) = a.cooldown_s {
                 if !(c.is_finite() && (0.0..=sim::config::MAX_VALUE).contains(&c)) {

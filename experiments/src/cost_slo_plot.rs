@@ -57,7 +57,7 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
     let top = points
         .iter()
         .map(|p| floor_y(p.3[2]))
-        .fold(SLO_FLOOR_PCT * 10.0, f64::max);
+        .fold(SLO_FLOOR_PCT * 100.0, f64::max);
     let xs = x.end - x.start;
     let decades = (top / SLO_FLOOR_PCT).log10() + 0.5;
     // Labels: right of the point, raised while they would overlap one placed before (points
@@ -97,15 +97,9 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
         chart
             .configure_mesh()
             .x_desc("pod-hours (mean, 95% CI)")
-            .y_desc("SLO violation time %, log scale (mean, 95% CI; 0 drawn at 0.01)")
+            .y_desc("SLO violation time %, log scale (mean, 95% CI; below 0.01 drawn at 0.01)")
             .x_label_formatter(&|v| fmt_tick(*v))
-            .y_label_formatter(&|v| {
-                if *v <= SLO_FLOOR_PCT * 1.000_001 {
-                    "0.01".to_string()
-                } else {
-                    fmt_tick(*v)
-                }
-            })
+            .y_label_formatter(&|v| fmt_log_tick(*v))
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .draw()
@@ -123,6 +117,15 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
                 ])
                 .map_err(plot_err)?;
             let at = (c[0], floor_y(v[0]));
+            // A label moved away from its point gets a leader line.
+            if (labels[i].1 / at.1).log10() > 0.6 * line {
+                chart
+                    .draw_series([PathElement::new(
+                        vec![at, (labels[i].0, labels[i].1 * 0.93)],
+                        ShapeStyle::from(&col.mix(0.6)).stroke_width(1),
+                    )])
+                    .map_err(plot_err)?;
+            }
             if *kind == "oracle" {
                 chart
                     .draw_series([TriangleMarker::new(at, 9, col.filled())])
@@ -144,11 +147,33 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
     })
 }
 
+/// A log-axis tick label with two significant digits (`0.012`, `0.5`, `3`, `40`), so
+/// neighbouring ticks of a narrow range do not print alike.
+fn fmt_log_tick(v: f64) -> String {
+    if v >= 1.0 {
+        return fmt_tick(v);
+    }
+    let decimals = (1.0 - v.log10().floor()).clamp(1.0, 8.0) as usize;
+    let s = format!("{v:.decimals$}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::records::tests::{episode, scratch_dir};
     use crate::report::summarize;
+
+    #[test]
+    fn log_ticks_keep_two_significant_digits() {
+        assert_eq!(fmt_log_tick(0.01), "0.01");
+        assert_eq!(fmt_log_tick(0.012), "0.012");
+        assert_eq!(fmt_log_tick(0.095), "0.095");
+        assert_eq!(fmt_log_tick(0.1), "0.1");
+        assert_eq!(fmt_log_tick(0.12), "0.12");
+        assert_eq!(fmt_log_tick(3.0), "3");
+        assert_eq!(fmt_log_tick(40.0), "40");
+    }
 
     #[test]
     fn draws_a_png_and_refuses_an_empty_summary() {

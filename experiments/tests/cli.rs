@@ -265,6 +265,38 @@ fn bad_configs_get_clear_errors() {
             "q_learning.extra_bins",
         ),
         (&["--set", "agents.0.predictive={}"], "only allowed"),
+        // The reference-bound agents (v0 = agents[8], oracle = agents[9]).
+        (
+            &["--set", "agents.9.cooldown_s=60"],
+            "`agents[9] (oracle).cooldown_s`: an oracle is a bound",
+        ),
+        (
+            &["--set", "service.slo_p95_ms=50"],
+            "`service.slo_p95_ms`: no replica count meets",
+        ),
+        (
+            &[
+                "--set",
+                "agents.9.oracle={ variant = \"instant\", startup_quantile = 0.9 }",
+            ],
+            "`agents[9] (oracle).oracle.startup_quantile`: only applies",
+        ),
+        (
+            &["--set", "agents.9.oracle.startup_quantile=1.0"],
+            "`agents[9] (oracle).oracle.startup_quantile`: expected a number in (0, 1)",
+        ),
+        (&["--set", "agents.9.oracle.variant=psychic"], "unknown variant"),
+        (&["--set", "agents.9.oracle.lead=3"], "unknown field"),
+        (&["--set", "agents.1.oracle={}"], "only allowed"),
+        (
+            &["--set", "agents.8.nimbusguard_v0.total_steps=10"],
+            "`agents[8] (v0).nimbusguard_v0.total_steps`: must exceed batch_size",
+        ),
+        (
+            &["--set", "agents.8.nimbusguard_v0.cpu_weight=1.5"],
+            "`agents[8] (v0).nimbusguard_v0.cpu_weight`",
+        ),
+        (&["--set", "agents.8.predictive={}"], "only allowed"),
         // Fails only when fitting, after the other agents trained: still before any output.
         (
             &[
