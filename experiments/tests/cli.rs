@@ -285,7 +285,10 @@ fn bad_configs_get_clear_errors() {
             &["--set", "agents.9.oracle.startup_quantile=1.0"],
             "`agents[9] (oracle).oracle.startup_quantile`: expected a number in (0, 1)",
         ),
-        (&["--set", "agents.9.oracle.variant=psychic"], "unknown variant"),
+        (
+            &["--set", "agents.9.oracle.variant=psychic"],
+            "unknown variant",
+        ),
         (&["--set", "agents.9.oracle.lead=3"], "unknown field"),
         (&["--set", "agents.1.oracle={}"], "only allowed"),
         (
