@@ -16,6 +16,7 @@
 //! - [`anomaly`] — streaming anomaly detectors (rolling MAD, EWMA z-score, forecast residual).
 //! - [`oracle`] — the clairvoyant oracle (`oracle-instant`, `oracle-realistic`): a cost bound.
 //! - [`nimbusguard_v0`] — the original NimbusGuard Double DQN, its state, reward and shield.
+//! - [`peers`] — peer autoscalers: a KEDA-style scaler and Knative's KPA.
 //!
 //! ```
 //! use agents::hpa::{Hpa, HpaConfig};
@@ -48,6 +49,7 @@ pub mod hpa;
 pub mod nimbusguard_v0;
 pub mod nn;
 pub mod oracle;
+pub mod peers;
 pub mod predictive;
 pub mod tabular_q;
 
@@ -73,6 +75,9 @@ pub enum Error {
     /// A forecaster's config, training series or saved model is invalid.
     #[error(transparent)]
     Forecast(#[from] forecast::ForecastError),
+    /// A KEDA or KPA config is invalid.
+    #[error(transparent)]
+    Peer(#[from] peers::PeerConfigError),
     /// An oracle's config is invalid.
     #[error(transparent)]
     Oracle(#[from] oracle::OracleError),

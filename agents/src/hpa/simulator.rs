@@ -136,6 +136,13 @@ impl HpaConfig {
     }
 }
 
+/// External metric the simulator serves: the scraped request rate, requests per second
+/// (`ClusterState::request_rate_per_s`), in milli-units as the metrics API reports it.
+pub const EXTERNAL_REQUEST_RATE: &str = "request_rate_per_s";
+/// External metric the simulator serves: requests waiting or in service
+/// (`ClusterState::queue_length`), in milli-units.
+pub const EXTERNAL_QUEUE_LENGTH: &str = "queue_length";
+
 fn secs_to_ms(s: u64) -> Millis {
     i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
@@ -158,15 +165,26 @@ pub struct Hpa {
 impl Hpa {
     /// Validates `config` and builds the HPA (behavior defaults applied once here).
     pub fn new(config: HpaConfig) -> Result<Hpa, HpaError> {
+        let cpu = MetricSpec::Resource {
+            resource: "cpu".to_string(),
+            target: MetricTarget::utilization(config.target_cpu_utilization_percent),
+        };
+        Hpa::with_metric(config, cpu)
+    }
+
+    /// Like [`Hpa::new`] but scaling on `metric` instead of CPU utilization (the config's
+    /// `target_cpu_utilization_percent` is then unused). The simulator serves two External
+    /// metrics: [`EXTERNAL_REQUEST_RATE`] and [`EXTERNAL_QUEUE_LENGTH`] (KEDA-style scalers).
+    ///
+    /// # Errors
+    /// [`HpaError::InvalidConfig`] for an invalid `config`.
+    pub fn with_metric(config: HpaConfig, metric: MetricSpec) -> Result<Hpa, HpaError> {
         config.validate()?;
         let window_s = i32::try_from(config.downscale_stabilization_window_s).unwrap_or(i32::MAX);
         let spec = HpaSpec {
             min_replicas: Some(i32::try_from(config.min_replicas).unwrap_or(i32::MAX)),
             max_replicas: i32::try_from(config.max_replicas).unwrap_or(i32::MAX),
-            metrics: vec![MetricSpec::Resource {
-                resource: "cpu".to_string(),
-                target: MetricTarget::utilization(config.target_cpu_utilization_percent),
-            }],
+            metrics: vec![metric],
             behavior: config
                 .behavior
                 .as_ref()
@@ -347,10 +365,19 @@ impl MetricsSource for SimSource<'_> {
         )))
     }
 
-    fn external_metric(&self, metric: &str, _out: &mut Vec<i64>) -> Result<(), HpaError> {
-        Err(HpaError::MetricFetch(format!(
-            "the simulator has no external metric {metric}"
-        )))
+    fn external_metric(&self, metric: &str, out: &mut Vec<i64>) -> Result<(), HpaError> {
+        let value = match metric {
+            EXTERNAL_REQUEST_RATE => self.state.request_rate_per_s,
+            EXTERNAL_QUEUE_LENGTH => self.state.queue_length,
+            _ => {
+                return Err(HpaError::MetricFetch(format!(
+                    "the simulator has no external metric {metric}"
+                )))
+            }
+        };
+        // Milli-units, rounded as the metrics API's quantities are.
+        out.push((value.max(0.0) * 1000.0).round().min(i64::MAX as f64) as i64);
+        Ok(())
     }
 }
 
