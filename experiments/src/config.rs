@@ -18,6 +18,7 @@ use agents::dqn::{DqnConfig, DqnError};
 use agents::hpa::HpaConfig;
 use agents::nimbusguard_v0::V0Config;
 use agents::oracle::{OracleConfig, OracleError, OracleVariant, ServiceBound};
+use agents::peers::{KedaConfig, KpaConfig};
 use agents::predictive::PredictiveConfig;
 use agents::tabular_q::QLearningConfig;
 use envs::ScalingEnvConfig;
@@ -51,6 +52,10 @@ pub enum AgentKind {
     Oracle,
     /// The original NimbusGuard Double DQN ([`agents::nimbusguard_v0`]), trained like `dqn`.
     NimbusguardV0,
+    /// A KEDA-style scaler: the HPA on an External metric ([`agents::peers::Keda`]).
+    Keda,
+    /// Knative's pod autoscaler ([`agents::peers::Kpa`]).
+    Kpa,
 }
 
 /// One `[[agents]]` entry. Only the table matching `kind` may be given.
@@ -94,6 +99,13 @@ pub struct AgentSpec {
     /// [`V0Config::default`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nimbusguard_v0: Option<V0Config>,
+    /// `kind = "keda"`: the `ScaledObject`'s trigger, target, polling and cooldown (its HPA
+    /// settings come from the `hpa` table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keda: Option<KedaConfig>,
+    /// `kind = "kpa"`: Knative's autoscaler settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpa: Option<KpaConfig>,
 }
 
 impl AgentSpec {
@@ -359,9 +371,11 @@ impl ExperimentConfig {
                     a.nimbusguard_v0.is_some(),
                     AgentKind::NimbusguardV0,
                 ),
+                ("keda", a.keda.is_some(), AgentKind::Keda),
+                ("kpa", a.kpa.is_some(), AgentKind::Kpa),
             ];
             for (key, set, kind) in given {
-                let also = key == "hpa" && a.kind == AgentKind::Proactive;
+                let also = key == "hpa" && matches!(a.kind, AgentKind::Proactive | AgentKind::Keda);
                 if set && kind != a.kind && !also {
                     bail!("`{at}.{key}`: only allowed with kind = {:?}", kebab(kind));
                 }
@@ -421,6 +435,17 @@ impl ExperimentConfig {
                         anyhow!("`{at}.oracle.{field}`: {reason}")
                     }
                 })?;
+            }
+            if a.kind == AgentKind::Keda {
+                agents::peers::Keda::new(a.keda.clone().unwrap_or_default(), self.hpa_config(a))
+                    .map_err(|e| match e.field {
+                        "hpa" => anyhow!("`{at}.hpa`: {}", e.reason),
+                        f => anyhow!("`{at}.keda.{f}`: {}", e.reason),
+                    })?;
+            }
+            if let Some(k) = &a.kpa {
+                k.validate()
+                    .map_err(|e| anyhow!("`{at}.kpa.{}`: {}", e.field, e.reason))?;
             }
             if a.kind == AgentKind::Oracle {
                 if a.cooldown_s.is_some_and(|c| c > 0.0) {
@@ -517,7 +542,12 @@ impl ExperimentConfig {
             | AgentKind::Dqn
             | AgentKind::NimbusguardV0
             | AgentKind::Threshold => self.env.cooldown_s,
-            AgentKind::Hpa | AgentKind::Proactive | AgentKind::Static | AgentKind::Oracle => 0.0,
+            AgentKind::Hpa
+            | AgentKind::Proactive
+            | AgentKind::Static
+            | AgentKind::Oracle
+            | AgentKind::Keda
+            | AgentKind::Kpa => 0.0,
         })
     }
 }
@@ -533,6 +563,8 @@ pub fn kebab(kind: AgentKind) -> &'static str {
         AgentKind::Proactive => "proactive",
         AgentKind::Oracle => "oracle",
         AgentKind::NimbusguardV0 => "nimbusguard-v0",
+        AgentKind::Keda => "keda",
+        AgentKind::Kpa => "kpa",
     }
 }
 

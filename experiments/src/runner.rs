@@ -15,6 +15,7 @@ use agents::dqn::{Dqn, DqnEvent};
 use agents::hpa::Hpa;
 use agents::nimbusguard_v0::{V0Autoscaler, V0Env};
 use agents::oracle::Oracle;
+use agents::peers::{Keda, Kpa};
 use agents::predictive::{
     PredictiveAutoscaler, PredictiveConfig, PredictiveEnv, PredictiveFeatures, ProactiveRule,
     SharedForecaster,
@@ -177,15 +178,24 @@ fn env_for(
         cooldown_s: cfg.cooldown_s(spec),
         ..cfg.env.clone()
     };
-    if matches!(spec.kind, AgentKind::Hpa | AgentKind::Proactive) {
-        // The HPA decides once per sync period.
+    if matches!(
+        spec.kind,
+        AgentKind::Hpa | AgentKind::Proactive | AgentKind::Keda
+    ) {
+        // The HPA (also KEDA's) decides once per sync period.
         env_cfg.decision_interval_s = cfg.hpa_config(spec).sync_period_s as f64;
     }
     // An instant oracle runs in the scenario without start-up delays.
-    let scenario = match spec.oracle_config() {
+    let mut scenario = match spec.oracle_config() {
         Some(o) => o.scenario(&cfg.scenario()),
         None => cfg.scenario(),
     };
+    if spec.kind == AgentKind::Kpa {
+        // Knative's autoscaler ticks every 2 s on metrics it scrapes every second.
+        let k = spec.kpa.clone().unwrap_or_default();
+        env_cfg.decision_interval_s = k.tick_interval_s;
+        scenario.metrics.scrape_interval_s = k.scrape_interval_s;
+    }
     ScalingEnv::new(env_cfg, scenario, traffic, cfg.workload.arrivals, peak)
         .with_context(|| format!("while building the env for agent {}", spec.name))
 }
@@ -460,6 +470,18 @@ fn build_agent(
             TrainedPolicy::QLearning(q) => serve(cfg, spec, trained, env, *q, peak_rps)?,
             TrainedPolicy::Dqn(d) => serve(cfg, spec, trained, env, *d, peak_rps)?,
         },
+        AgentKind::Keda => Box::new(
+            Keda::new(spec.keda.clone().unwrap_or_default(), cfg.hpa_config(spec))
+                .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
+        ),
+        AgentKind::Kpa => Box::new(
+            Kpa::new(
+                spec.kpa.clone().unwrap_or_default(),
+                cfg.deployment.min_replicas,
+                cfg.deployment.max_replicas,
+            )
+            .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
+        ),
         AgentKind::Oracle => {
             let o = spec.oracle_config().unwrap_or_default();
             Box::new(

@@ -122,6 +122,8 @@ fn results_do_not_depend_on_thread_count() {
         "proactive",
         "v0",
         "oracle",
+        "keda",
+        "kpa",
     ] {
         let m = &j["agents"][agent]["metrics"];
         for metric in [
@@ -159,7 +161,7 @@ fn results_do_not_depend_on_thread_count() {
     assert_eq!(j["agents"]["hpa"]["cost_gap_closed_pct"], 0.0);
     let md = std::fs::read_to_string(a.join("summary.md")).unwrap();
     assert!(md.contains("## Reference bounds"), "{md}");
-    // 10 agents x 3 seeds, conservation in every row.
+    // 12 agents x 3 seeds, conservation in every row.
     let rows = std::fs::read_to_string(a.join("episodes.csv")).unwrap();
     let mut lines = rows.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -180,7 +182,7 @@ fn results_do_not_depend_on_thread_count() {
         );
         n += 1;
     }
-    assert_eq!(n, 30);
+    assert_eq!(n, 36);
     // DQN's training curve carries its loss; Q-learning's loss cells are empty.
     let training = std::fs::read_to_string(a.join("training.csv")).unwrap();
     assert!(training.starts_with("agent,episode,return,epsilon,loss\n"));
@@ -300,6 +302,21 @@ fn bad_configs_get_clear_errors() {
             "`agents[8] (v0).nimbusguard_v0.cpu_weight`",
         ),
         (&["--set", "agents.8.predictive={}"], "only allowed"),
+        // Peers (keda = agents[10], kpa = agents[11]).
+        (
+            &["--set", "agents.10.keda.target_per_replica=0"],
+            "`agents[10] (keda).keda.target_per_replica`",
+        ),
+        (
+            &["--set", "agents.10.hpa.tolerance=-1"],
+            "`agents[10] (keda).hpa`",
+        ),
+        (
+            &["--set", "agents.11.kpa.stable_window_s=2"],
+            "`agents[11] (kpa).kpa.stable_window_s`: expected a number in [6, 3600]",
+        ),
+        (&["--set", "agents.11.kpa.window=60"], "unknown field"),
+        (&["--set", "agents.11.keda={}"], "only allowed"),
         // Fails only when fitting, after the other agents trained: still before any output.
         (
             &[
