@@ -34,7 +34,10 @@
 //! as `p50 / ln 2` (per-pod sojourn times are exponential in the service model); its windows
 //! average the observations they hold (the panic window at least the latest one). Knative's
 //! default concurrency target is 100 for an HTTP server with many threads; a simulated pod is
-//! one FIFO server, so the default here is 2 requests in flight per pod.
+//! one FIFO server fed round-robin, whose requests in flight are about its utilization until it
+//! saturates, so the default here is 1 in flight per pod (at 70%: a pod about 70% busy). A
+//! target above 1 can only be reached in overload: the KPA then scales down until the pods
+//! saturate, and swings between a few pods and `max_replicas`.
 
 use std::collections::VecDeque;
 
@@ -276,7 +279,7 @@ pub struct KpaConfig {
     /// `autoscaling.knative.dev/metric`.
     pub metric: KpaMetric,
     /// `autoscaling.knative.dev/target`: requests in flight, or requests per second, per pod
-    /// (Knative: 100 and 200; here 2 in flight, see the module documentation).
+    /// (Knative: 100 and 200; here 1 in flight, see the module documentation).
     pub target: f64,
     /// `target-utilization-percentage` / 100 (Knative: 0.7).
     pub target_utilization: f64,
@@ -302,7 +305,7 @@ impl Default for KpaConfig {
     fn default() -> Self {
         Self {
             metric: KpaMetric::Concurrency,
-            target: 2.0,
+            target: 1.0,
             target_utilization: 0.7,
             stable_window_s: 60.0,
             panic_window_percentage: 10.0,

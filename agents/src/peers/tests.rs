@@ -77,13 +77,14 @@ fn kpa_panics_on_a_burst_and_never_scales_down_while_panicking() {
 
 #[test]
 fn kpa_concurrency_is_littles_law_on_the_scraped_rate_and_p50() {
-    // 100 req/s, p50 69.3147 ms -> mean 100 ms -> 10 in flight; target 2 x 0.7 = 1.4 ->
-    // ceil(7.14) = 8 pods (8 / 6 < 2: stable).
+    // 100 req/s, p50 69.3147 ms -> mean 100 ms -> 10 in flight; target 1 x 0.7 = 0.7 ->
+    // ceil(14.29) = 15 pods (15 / 8 < 2: stable).
     let k = Kpa::new(KpaConfig::default(), 1, 50).unwrap();
-    let s = state(0, 6, 100.0, 1000.0 * LN_2 / 10.0);
+    let s = state(0, 8, 100.0, 1000.0 * LN_2 / 10.0);
     assert!((k.observe(&s) - 10.0).abs() < 1e-9);
     let mut k = k;
-    assert_eq!(k.decide(&s).desired_replicas, 8);
+    let d = k.decide(&s);
+    assert_eq!((d.desired_replicas, d.reason.as_ref()), (15, "KpaStable"));
 }
 
 #[test]
