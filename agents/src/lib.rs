@@ -52,6 +52,8 @@ pub mod oracle;
 pub mod peers;
 pub mod predictive;
 pub mod tabular_q;
+#[cfg(test)]
+mod test_support;
 
 pub use autoscaler::{Autoscaler, Policy, PolicyAutoscaler};
 

@@ -426,23 +426,11 @@ pub fn new_agent(config: &V0Config, seed: u64) -> Result<Dqn, DqnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sim::{PodPhase, PodView, SimTime};
+    use crate::test_support::ready_pod;
+    use sim::SimTime;
 
     fn state(replicas: u32, cpu_milli: u64, mem_bytes: u64) -> ClusterState {
-        let pod = |id| PodView {
-            id,
-            phase: PodPhase::Running,
-            ready: true,
-            ready_last_transition: Some(SimTime::ZERO),
-            start_time: Some(SimTime::ZERO),
-            deleting: false,
-            cpu_request_milli: 500,
-            memory_request_bytes: 1000,
-            cpu_usage_milli: Some(cpu_milli),
-            memory_usage_bytes: Some(mem_bytes),
-            metric_timestamp: Some(SimTime::ZERO),
-            metric_window_s: 60,
-        };
+        let pod = |id| ready_pod(id, cpu_milli, 1000, mem_bytes, SimTime::ZERO);
         ClusterState {
             desired_replicas: replicas,
             ready_replicas: replicas,

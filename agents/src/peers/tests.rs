@@ -1,22 +1,9 @@
 use super::*;
-use sim::{PodPhase, PodView};
+use crate::test_support::ready_pod;
 
 /// `n` Ready pods, `desired` spec replicas, scraped rate `rps`, p50 `p50_ms`, at `t` s.
 fn state(t: u64, n: u32, rps: f64, p50_ms: f64) -> ClusterState {
-    let pod = |id| PodView {
-        id,
-        phase: PodPhase::Running,
-        ready: true,
-        ready_last_transition: Some(SimTime::ZERO),
-        start_time: Some(SimTime::ZERO),
-        deleting: false,
-        cpu_request_milli: 500,
-        memory_request_bytes: 1 << 28,
-        cpu_usage_milli: Some(250),
-        memory_usage_bytes: Some(1 << 27),
-        metric_timestamp: Some(SimTime::from_secs(t)),
-        metric_window_s: 60,
-    };
+    let pod = |id| ready_pod(id, 250, 1 << 28, 1 << 27, SimTime::from_secs(t));
     ClusterState {
         time: SimTime::from_secs(t),
         desired_replicas: n,
