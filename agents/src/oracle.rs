@@ -65,6 +65,7 @@
 use serde::{Deserialize, Serialize};
 use sim::config::ServiceMode;
 use sim::engine::fluid_tick_arrivals;
+use sim::queueing::{LN_100, LN_20, RHO_EVALUATED_MAX as RHO_CAP};
 use sim::trace::RateSeries;
 use sim::workload::Arrivals;
 use sim::{ClusterState, ScaleDecision, Scenario};
@@ -72,12 +73,6 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::autoscaler::Autoscaler;
 
-/// `ln(20)`: the p95 of an exponential distribution is `ln(20) / rate`.
-const LN_20: f64 = 2.995_732_273_553_991;
-/// `ln(100)`: the simulator floors the sojourn rate at `ln(100) / timeout`.
-const LN_100: f64 = 4.605_170_185_988_092;
-/// The highest per-pod utilization the simulator evaluates the GI/M/1 root at.
-const RHO_CAP: f64 = 0.999;
 /// Relative safety margin on `rho_max` against rounding in the simulator's Newton solve.
 const MARGIN: f64 = 1e-9;
 
@@ -240,6 +235,12 @@ impl ServiceBound {
     /// time alone has a p95 above it: `ln(20) / mu > slo` and the sojourn floor does not help).
     pub fn attainable(&self) -> bool {
         self.sigma_max > 0.0
+    }
+
+    /// The p95 of one idle pod's service time, `ln(20) / mu`, milliseconds: the lowest p95
+    /// objective some replica count can meet (unless the sojourn floor meets it).
+    pub fn idle_p95_ms(&self) -> f64 {
+        1000.0 * LN_20 / self.mu
     }
 
     /// `rho_max(n)`: the highest per-pod utilization at which `n` pods meet the p95 objective

@@ -451,17 +451,17 @@ impl Autoscaler for Kpa {
         {
             self.window.pop_front();
         }
+        // Mean of the observations younger than `within` (the latest always is one).
         let avg = |within: u64| {
-            let xs: Vec<f64> = self
+            let (sum, n) = self
                 .window
                 .iter()
                 .filter(|(t, _)| now.0.saturating_sub(t.0) < within)
-                .map(|x| x.1)
-                .collect();
-            if xs.is_empty() {
+                .fold((0.0, 0u32), |(s, n), x| (s + x.1, n + 1));
+            if n == 0 {
                 value
             } else {
-                xs.iter().sum::<f64>() / xs.len() as f64
+                sum / f64::from(n)
             }
         };
         let (stable, panic) = (avg(stable_ms), avg(panic_ms.max(1)));

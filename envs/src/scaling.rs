@@ -265,6 +265,11 @@ impl ScalingEnv {
         self.actions
     }
 
+    /// The scenario every episode of this env simulates.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
     /// The replica bounds and cooldown this env applies to every step.
     pub fn scale_guard(&self) -> &ScaleGuard {
         &self.guard

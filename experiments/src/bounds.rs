@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::records::EpisodeRecord;
-use crate::report::SummaryJson;
+use crate::report::{by_seed, SummaryJson};
 use crate::stats::Summary;
 
 /// Which agents the bounds of a summary refer to (`summary.json`'s `bounds`).
@@ -59,14 +59,6 @@ pub struct Regret {
 const MIN_COST_GAP: f64 = 1e-3;
 const MIN_SLO_GAP_PP: f64 = 0.005;
 
-fn per_seed<'a>(records: &'a [EpisodeRecord], agent: &str) -> BTreeMap<u64, &'a EpisodeRecord> {
-    let mut m = BTreeMap::new();
-    for r in records.iter().filter(|r| r.agent == agent) {
-        m.entry(r.seed).or_insert(r);
-    }
-    m
-}
-
 fn mean(xs: &BTreeMap<u64, &EpisodeRecord>, f: fn(&EpisodeRecord) -> f64) -> Option<f64> {
     (!xs.is_empty()).then(|| xs.values().map(|r| f(r)).sum::<f64>() / xs.len() as f64)
 }
@@ -78,23 +70,23 @@ pub fn regrets(
     oracle: &str,
     hpa: Option<&str>,
 ) -> BTreeMap<String, Regret> {
-    let o = per_seed(records, oracle);
+    let mut by_agent: BTreeMap<&str, Vec<&EpisodeRecord>> = BTreeMap::new();
+    for r in records {
+        by_agent.entry(r.agent.as_str()).or_default().push(r);
+    }
+    let seeds = |agent: &str| by_agent.get(agent).map(|v| by_seed(v)).unwrap_or_default();
+    let o = seeds(oracle);
     let cost = |r: &EpisodeRecord| r.metrics.pod_hours;
     let slo = |r: &EpisodeRecord| r.metrics.slo_violation_pct;
     let (o_cost, o_slo) = (mean(&o, cost), mean(&o, slo));
-    let h = hpa.map(|h| per_seed(records, h));
+    let h = hpa.map(seeds);
     let gap = |h_mean: Option<f64>, o_mean: Option<f64>, a_mean: Option<f64>, min: f64| {
         let (h, o, a) = (h_mean?, o_mean?, a_mean?);
         (h - o >= min).then(|| 100.0 * (h - a) / (h - o))
     };
     let mut out = BTreeMap::new();
-    let mut names: Vec<&str> = records.iter().map(|r| r.agent.as_str()).collect();
-    names.dedup();
-    for name in names {
-        if out.contains_key(name) {
-            continue;
-        }
-        let a = per_seed(records, name);
+    for (name, recs) in &by_agent {
+        let a = by_seed(recs);
         let (mut dc, mut ds) = (Vec::new(), Vec::new());
         for (seed, r) in &a {
             if let Some(or) = o.get(seed) {

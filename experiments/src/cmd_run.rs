@@ -79,7 +79,7 @@ pub fn execute(
             .map(|a| a.name.as_str());
         crate::bounds::add_bounds(&mut summary, &output.episodes, &oracle.name, hpa);
     }
-    let notes = vec![
+    let mut notes = vec![
         format!(
             "Trace `{trace}`, peak {:.1} req/s; training window {:.1} h, evaluation window {:.1} h; {} seeds per agent; env `{RUN_ENV_ID}` ({:?} reward, decision every {} s).",
             output.peak_rps,
@@ -98,7 +98,6 @@ pub fn execute(
         ),
         format!("Wall time {:.1} s.", started.elapsed().as_secs_f64()),
     ];
-    let mut notes = notes;
     if cfg.service.mode == sim::ServiceMode::Request
         && cfg.agents.iter().any(|a| a.kind == AgentKind::Oracle)
     {

@@ -461,7 +461,7 @@ impl ExperimentConfig {
                          pod's service time alone has a p95 of ln 20 / mu = {:.0} ms), so \
                          `{at}` would be no bound; raise the objective or remove the oracle",
                         self.service.slo_p95_ms,
-                        1000.0 * 2.995_732_273_553_991 / bound.mu
+                        bound.idle_p95_ms()
                     );
                 }
             }

@@ -161,6 +161,7 @@ fn fmt_log_tick(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plots::tests::assert_png;
     use crate::records::tests::{episode, scratch_dir};
     use crate::report::summarize;
 
@@ -187,8 +188,7 @@ mod tests {
         let s = summarize("t", "scaling-v0", "x.csv", &recs, "hpa");
         let png = dir.join("cost_slo.png");
         plot_cost_slo(&png, &s).unwrap();
-        let bytes = std::fs::read(&png).unwrap();
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert_png(&png);
         let empty = summarize("t", "scaling-v0", "x.csv", &[], "hpa");
         assert!(plot_cost_slo(dir.join("none.png"), &empty).is_err());
         assert!(!dir.join("none.png").exists());
@@ -197,6 +197,6 @@ mod tests {
             .join("../results/reference/deep-nasa/summary.json");
         let s = crate::report::read_summary(reference).unwrap();
         plot_cost_slo(dir.join("deep-nasa.png"), &s).unwrap();
-        assert!(std::fs::metadata(dir.join("deep-nasa.png")).unwrap().len() > 10_000);
+        assert_png(&dir.join("deep-nasa.png"));
     }
 }

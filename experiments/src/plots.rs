@@ -494,7 +494,7 @@ pub fn plot_training_curve(path: impl AsRef<Path>, points: &[TrainingPoint]) -> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::records::tests::scratch_dir;
 
@@ -539,7 +539,8 @@ mod tests {
         out
     }
 
-    fn assert_png(path: &Path) {
+    /// A PNG file of at least 10 kB (a real plot, not an empty canvas).
+    pub(crate) fn assert_png(path: &Path) {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
         assert!(

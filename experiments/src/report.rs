@@ -147,21 +147,6 @@ pub fn summarize_with_tests(
         })
         .collect();
 
-    // First record per seed, for pairing.
-    fn by_seed<'a>(recs: &[&'a EpisodeRecord]) -> BTreeMap<u64, &'a EpisodeRecord> {
-        let mut m = BTreeMap::new();
-        for r in recs {
-            match m.entry(r.seed) {
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(*r);
-                }
-                std::collections::btree_map::Entry::Occupied(_) => {
-                    tracing::warn!(agent = %r.agent, seed = r.seed, "duplicate episode record");
-                }
-            }
-        }
-        m
-    }
     let mut comparisons = Vec::new();
     match by_agent.get(baseline) {
         None if by_agent.len() > 1 => {
@@ -198,6 +183,23 @@ pub fn summarize_with_tests(
         comparisons,
         bounds: None,
     }
+}
+
+/// One agent's records by seed, for pairing: the first record of each seed (a duplicate is
+/// logged and left out).
+pub(crate) fn by_seed<'a>(recs: &[&'a EpisodeRecord]) -> BTreeMap<u64, &'a EpisodeRecord> {
+    let mut m = BTreeMap::new();
+    for r in recs {
+        match m.entry(r.seed) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(*r);
+            }
+            std::collections::btree_map::Entry::Occupied(_) => {
+                tracing::warn!(agent = %r.agent, seed = r.seed, "duplicate episode record");
+            }
+        }
+    }
+    m
 }
 
 /// How a metric is shown in `summary.md`.

@@ -482,20 +482,19 @@ fn build_agent(
             )
             .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
         ),
-        AgentKind::Oracle => {
-            let o = spec.oracle_config().unwrap_or_default();
-            Box::new(
-                Oracle::new(
-                    o.clone(),
-                    &o.scenario(&cfg.scenario()),
-                    cfg.workload.arrivals,
-                    env.config().decision_interval_s,
-                    &t.evaluation,
-                    seed,
-                )
-                .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
+        AgentKind::Oracle => Box::new(
+            // The env runs the oracle's scenario already (env_for): no start-up delays for the
+            // instant variant.
+            Oracle::new(
+                spec.oracle_config().unwrap_or_default(),
+                env.scenario(),
+                cfg.workload.arrivals,
+                env.config().decision_interval_s,
+                &t.evaluation,
+                seed,
             )
-        }
+            .map_err(|e| anyhow!("agent {}: {e}", spec.name))?,
+        ),
         AgentKind::NimbusguardV0 => match trained.policy(&spec.name)?.clone() {
             TrainedPolicy::Dqn(d) => Box::new(V0Autoscaler::new(
                 *d,

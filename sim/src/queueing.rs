@@ -14,6 +14,15 @@
 
 use std::collections::BTreeMap;
 
+/// `ln(20)`: an exponential sojourn of rate `theta` has its p95 at `LN_20 / theta`.
+pub const LN_20: f64 = 2.995_732_273_553_991;
+/// `ln(100)`: its p99 is at `LN_100 / theta`; the fluid model floors `theta` at
+/// `LN_100 / timeout` so no quantile below p99 exceeds the timeout.
+pub const LN_100: f64 = 4.605_170_185_988_092;
+/// The highest per-pod utilization the fluid model evaluates the GI/M/1 root at (the offered
+/// utilization is capped there: the root is 1 at `rho = 1`).
+pub const RHO_EVALUATED_MAX: f64 = 0.999;
+
 /// How inter-arrival times at one pod are distributed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PodArrivals {

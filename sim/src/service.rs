@@ -27,11 +27,11 @@ use crate::cluster::Lifecycle;
 use crate::config::{CostDistribution, ServiceMode};
 use crate::engine::{exp1, fluid_arrivals, Simulation};
 use crate::event::Event;
-use crate::queueing::{gi_m1_sigma, sample_quantile, PodArrivals};
+use crate::queueing::{
+    gi_m1_sigma, sample_quantile, PodArrivals, LN_100, LN_20, RHO_EVALUATED_MAX,
+};
 
 const LN_2: f64 = std::f64::consts::LN_2;
-const LN_20: f64 = 2.995_732_273_553_991;
-const LN_100: f64 = 4.605_170_185_988_092;
 use crate::workload::Arrivals;
 use crate::SimTime;
 
@@ -160,11 +160,11 @@ impl Simulation {
                 Arrivals::Poisson => PodArrivals::Erlang(n.max(1) as u32),
                 Arrivals::Deterministic => PodArrivals::Deterministic,
             };
-            let key = (pa, rho.min(0.999).to_bits());
+            let key = (pa, rho.min(RHO_EVALUATED_MAX).to_bits());
             let sigma = match self.sigma_cache {
                 Some((k, s)) if k == key => Some(s),
                 _ => {
-                    let s = gi_m1_sigma(pa, rho.min(0.999));
+                    let s = gi_m1_sigma(pa, rho.min(RHO_EVALUATED_MAX));
                     if let Some(s) = s {
                         self.sigma_cache = Some((key, s));
                     }
