@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 
 use crate::config::{AgentKind, ExperimentConfig};
 use crate::records::{write_episodes_csv, write_timeseries_csv, write_training_csv};
-use crate::report::{render_markdown, summarize, write_summary};
-use crate::runner::{out_dir, run_with, traffic, RUN_ENV_ID};
+use crate::report::{render_markdown, summarize, write_summary, SummaryJson};
+use crate::runner::{out_dir, run_with, traffic, RunOutput, RUN_ENV_ID};
 
 /// The most worker threads `--threads` accepts (each run is single-threaded; more threads
 /// than runs or cores only cost memory).
@@ -41,10 +41,34 @@ pub fn execute(
     // forecaster that needs a longer training window, a Q-table too large) leaves an earlier
     // run's outputs alone. The results are then written at once.
     let output = run_with(&cfg, traffic, threads)?;
-    prepare_out_dir(&dir)?;
+    let notes = vec![format!(
+        "Wall time {:.1} s.",
+        started.elapsed().as_secs_f64()
+    )];
+    write_results(&dir, &cfg, config, &output, &notes)?;
+    Ok(dir)
+}
+
+/// Writes every output of `output` (a run of `cfg`, loaded from `config`) under `dir`: the
+/// resolved config, `episodes.csv`, `timeseries.csv`, `training.csv`, `summary.json`,
+/// `summary.md` (with `extra_notes` after the run's own notes), trained policies and, if
+/// `output.plots`, the plots. Outputs of an earlier run in `dir` are replaced; nothing else
+/// there is touched. Results are written before the plots, so a plot that fails loses nothing.
+/// Returns the summary.
+///
+/// # Errors
+/// `dir` cannot be written; a plot cannot be drawn.
+pub fn write_results(
+    dir: &Path,
+    cfg: &ExperimentConfig,
+    config: &Path,
+    output: &RunOutput,
+    extra_notes: &[String],
+) -> Result<SummaryJson> {
+    prepare_out_dir(dir)?;
     let mut written = cfg.clone();
     if let Some(t) = cfg.workload.trace.as_ref().filter(|t| t.is_relative()) {
-        let base = crate::config::base_dir(&cfg, config);
+        let base = crate::config::base_dir(cfg, config);
         if base != Path::new(".") {
             written.workload.trace = Some(base.join(t));
         }
@@ -96,8 +120,8 @@ pub fn execute(
             cfg.service.tick_s,
             cfg.service.mode,
         ),
-        format!("Wall time {:.1} s.", started.elapsed().as_secs_f64()),
     ];
+    notes.extend(extra_notes.iter().cloned());
     if cfg.service.mode == sim::ServiceMode::Request
         && cfg.agents.iter().any(|a| a.kind == AgentKind::Oracle)
     {
@@ -108,7 +132,7 @@ pub fn execute(
         notes.insert(0, note.to_string());
     }
     let md = render_markdown(&summary, &notes);
-    write_summary(&dir, &summary, &md)?;
+    write_summary(dir, &summary, &md)?;
     for (name, policy) in &output.trained.policies {
         policy.save(&dir.join("policies"), name)?;
     }
@@ -135,7 +159,7 @@ pub fn execute(
         }
         crate::cost_slo_plot::plot_cost_slo(plots.join("cost_slo.png"), &summary)?;
     }
-    Ok(dir)
+    Ok(summary)
 }
 
 /// The files a run writes at the top of its folder, and the plots it draws; only these (and
