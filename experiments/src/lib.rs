@@ -12,6 +12,9 @@
 //! - [`bounds`] — regret against the clairvoyant oracle, share of the HPA-to-oracle gap closed.
 //! - [`plots`] — PNG plots (plotters).
 //! - [`cost_slo_plot`] — `plots/cost_slo.png`: each agent's cost and SLO beside the oracle bounds.
+//! - [`sweep_config`] — sweep files: a base config, axes (grid, random, points), traces; the plan.
+//! - [`cmd_sweep`] — `nimbusguard sweep`: runs a plan in parallel, resumable, sharded, merged.
+//! - [`sweep_summary`] — rankings with CIs and per-family cost/SLO Pareto fronts of a sweep.
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
@@ -36,6 +39,7 @@ pub mod cmd_anomaly;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_run;
+pub mod cmd_sweep;
 pub mod config;
 pub mod cost_slo_plot;
 pub mod forecast_config;
@@ -45,3 +49,5 @@ pub mod records;
 pub mod report;
 pub mod runner;
 pub mod stats;
+pub mod sweep_config;
+pub mod sweep_summary;

@@ -62,6 +62,28 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Run a sweep: a base config x axes (grid, random, points) x traces, one run per thread,
+    /// resumable; `--shard I/N` runs a deterministic share, `--merge` combines shards.
+    Sweep {
+        /// Sweep file (TOML; see docs/sweeps.md).
+        sweep: PathBuf,
+        /// Run shard I of N (0-based): the runs whose plan index is I modulo N.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Output folder (default `results/sweeps/<name>`); shards may share it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Concurrent runs (0 = all cores). Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Run nothing: gather the finished runs (from each --from, then --out) and write the
+        /// sweep summary; fails naming the runs still missing.
+        #[arg(long)]
+        merge: bool,
+        /// With --merge: a shard's output folder to copy finished runs from (repeatable).
+        #[arg(long, value_name = "DIR")]
+        from: Vec<PathBuf>,
+    },
     /// Measure env steps per second and simulated seconds per wall second.
     Bench {
         /// Print one JSON object instead of a table.
@@ -122,6 +144,49 @@ fn main() -> ExitCode {
                     println!("Results written to {}", dir.display());
                 })
         }
+        Command::Sweep {
+            sweep,
+            shard,
+            out,
+            threads,
+            merge,
+            from,
+        } => shard
+            .as_deref()
+            .map(experiments::sweep_config::parse_shard)
+            .transpose()
+            .and_then(|shard| {
+                let opts = experiments::cmd_sweep::SweepOptions {
+                    shard,
+                    out,
+                    threads,
+                    merge,
+                    from,
+                };
+                experiments::cmd_sweep::execute(&sweep, &opts)
+            })
+            .map(|o| {
+                if o.summarized {
+                    let md = std::fs::read_to_string(o.dir.join("sweep_summary.md"))
+                        .unwrap_or_default();
+                    println!("{md}");
+                }
+                println!(
+                    "{} runs planned here: {} ran, {} already done. {}",
+                    o.planned,
+                    o.ran,
+                    o.skipped,
+                    if o.summarized {
+                        format!("Summary written to {}", o.dir.join("sweep_summary.md").display())
+                    } else {
+                        format!(
+                            "Runs written to {}; when every shard is done: nimbusguard sweep                              SWEEP.toml --merge --out {}",
+                            o.dir.join("runs").display(),
+                            o.dir.display()
+                        )
+                    }
+                );
+            }),
         Command::Bench { json, seconds } => experiments::bench::run(json, seconds),
     };
     match result {

@@ -223,6 +223,9 @@ pub fn train(
         ));
     }
     let bars = indicatif::MultiProgress::new();
+    if is_quiet() {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     type One = (
         Option<TrainedPolicy>,
         Option<SharedForecaster>,
@@ -626,9 +629,22 @@ pub fn evaluate(
 /// long run in CI or a log file says what it is doing.
 fn note_progress(what: &str) {
     use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
+    if !is_quiet() && !std::io::stderr().is_terminal() {
         eprintln!("nimbusguard: {what}");
     }
+}
+
+/// Whether runs draw no progress of their own (see [`set_quiet`]).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Silences the progress bars and progress lines of [`run`] and [`run_with`] in this process
+/// (`nimbusguard sweep` draws one bar for all its runs instead). Results are unaffected.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn is_quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn style() -> ProgressStyle {
@@ -676,6 +692,9 @@ pub fn run_with(cfg: &ExperimentConfig, t: Traffic, threads: usize) -> Result<Ru
     let bar = ProgressBar::new(tasks.len() as u64)
         .with_style(style())
         .with_message("evaluate");
+    if is_quiet() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let results: Vec<Result<(EpisodeRecord, Vec<TickRecord>)>> = pool.install(|| {
         tasks
             .par_iter()

@@ -1,0 +1,332 @@
+//! `nimbusguard sweep SWEEP.toml [--shard I/N] [--out DIR] [--threads N] [--merge]`: runs the
+//! plan of a sweep file ([`crate::sweep_config`]) in parallel, one run per thread, resumably.
+//!
+//! Layout of the output folder (default `results/sweeps/<name>`):
+//! - `sweep.json`: the plan (points, runs, overrides); rewritten by every invocation, identical
+//!   for identical sweep files.
+//! - `runs/<id>/`: one folder per finished run, as `nimbusguard run` writes it (plots off by
+//!   default), plus `run.json` (the planned run). A run is written to `runs/<id>.partial/` and
+//!   renamed when complete, so a folder `runs/<id>/` is always whole: an interrupted sweep
+//!   resumes by skipping those, and nothing finished is lost or recomputed.
+//! - `sweep_summary.json`, `sweep_summary.md`, `sweep_episodes.csv`
+//!   ([`crate::sweep_summary`]): written when every run of the plan is present (an unsharded
+//!   sweep, or `--merge` after the shards).
+//!
+//! `--shard I/N` runs the runs whose plan index is I modulo N; shards may share the output
+//! folder (a shared volume) or write to their own and be merged with `--merge --from DIR...`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::sweep_config::{PlannedRun, SweepPlan};
+
+/// Options of one `nimbusguard sweep` invocation.
+#[derive(Debug, Clone, Default)]
+pub struct SweepOptions {
+    /// `--shard I/N`: this invocation runs shard I of N (0-based).
+    pub shard: Option<(usize, usize)>,
+    /// `--out`: output folder; default `results/sweeps/<name>`.
+    pub out: Option<PathBuf>,
+    /// `--threads`: concurrent runs (0 = all cores). Results do not depend on it.
+    pub threads: usize,
+    /// `--merge`: run nothing; gather the runs (from `from`, then `out`) and write the summary.
+    pub merge: bool,
+    /// `--from`: shard output folders whose runs `--merge` copies into `out`.
+    pub from: Vec<PathBuf>,
+}
+
+/// What an invocation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepOutcome {
+    /// The output folder.
+    pub dir: PathBuf,
+    /// Runs of this invocation's share of the plan (all runs without `--shard`).
+    pub planned: usize,
+    /// Runs skipped because their results already existed.
+    pub skipped: usize,
+    /// Runs computed now.
+    pub ran: usize,
+    /// Whether the sweep summary was written (every run of the plan present).
+    pub summarized: bool,
+}
+
+/// The `run.json` of a finished run: the planned run and the sweep it belongs to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunMarker {
+    /// Sweep name.
+    pub sweep: String,
+    /// The run as planned.
+    pub run: PlannedRun,
+}
+
+/// The default output folder of a sweep.
+pub fn default_out(plan: &SweepPlan) -> PathBuf {
+    PathBuf::from("results").join("sweeps").join(&plan.name)
+}
+
+/// Runs (or merges) the sweep at `path`.
+///
+/// # Errors
+/// Errors of [`SweepPlan::load`] (before anything runs); a `runs/<id>/` folder that belongs to
+/// another plan (different overrides: use another `--out`); I/O errors; runs that failed (each
+/// named; the others are kept); `--merge` with runs missing.
+pub fn execute(path: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
+    if opts.threads > crate::cmd_run::MAX_THREADS {
+        bail!(
+            "--threads: expected 0 (all cores) to {}, got {}",
+            crate::cmd_run::MAX_THREADS,
+            opts.threads
+        );
+    }
+    if opts.merge && opts.shard.is_some() {
+        bail!("--merge gathers all shards; it takes no --shard");
+    }
+    if !opts.from.is_empty() && !opts.merge {
+        bail!("--from is only used with --merge");
+    }
+    let plan = SweepPlan::load(path)?;
+    let dir = opts.out.clone().unwrap_or_else(|| default_out(&plan));
+    if dir.exists() && !dir.is_dir() {
+        bail!("--out {}: exists and is not a folder", dir.display());
+    }
+    let runs_dir = dir.join("runs");
+    std::fs::create_dir_all(&runs_dir)
+        .with_context(|| format!("cannot create {}", runs_dir.display()))?;
+    write_plan(&dir, &plan)?;
+
+    if opts.merge {
+        for from in &opts.from {
+            gather(&plan, from, &runs_dir)?;
+        }
+        let missing: Vec<&str> = plan
+            .runs
+            .iter()
+            .filter(|r| !is_done(&plan, &runs_dir, r).unwrap_or(false))
+            .map(|r| r.id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "--merge: {} of {} runs missing in {} (first: {}); run the shards that hold them",
+                missing.len(),
+                plan.runs.len(),
+                runs_dir.display(),
+                missing[..missing.len().min(5)].join(", ")
+            );
+        }
+        crate::sweep_summary::write(&dir, &plan)?;
+        return Ok(SweepOutcome {
+            dir,
+            planned: plan.runs.len(),
+            skipped: plan.runs.len(),
+            ran: 0,
+            summarized: true,
+        });
+    }
+
+    let mine: Vec<usize> = match opts.shard {
+        Some((i, n)) => plan.shard(i, n),
+        None => (0..plan.runs.len()).collect(),
+    };
+    let mut todo = Vec::new();
+    for &i in &mine {
+        if !is_done(&plan, &runs_dir, &plan.runs[i])? {
+            todo.push(i);
+        }
+    }
+    let skipped = mine.len() - todo.len();
+    if skipped > 0 {
+        eprintln!(
+            "nimbusguard sweep: {skipped} of {} runs already done in {}; running {}",
+            mine.len(),
+            runs_dir.display(),
+            todo.len()
+        );
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .context("cannot start the thread pool")?;
+    let bar = ProgressBar::new(todo.len() as u64).with_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} runs ({elapsed}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("sweep");
+    crate::runner::set_quiet(true);
+    let finished = AtomicUsize::new(0);
+    let results: Vec<(usize, Result<()>)> = pool.install(|| {
+        todo.par_iter()
+            .map(|&i| {
+                let r = run_one(&plan, i, &runs_dir);
+                bar.inc(1);
+                if r.is_ok() && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                    eprintln!(
+                        "nimbusguard sweep: run {} done ({n}/{})",
+                        plan.runs[i].id,
+                        todo.len()
+                    );
+                }
+                (i, r)
+            })
+            .collect()
+    });
+    crate::runner::set_quiet(false);
+    bar.finish_and_clear();
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(i, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("{}: {e:#}", plan.runs[*i].id))
+        })
+        .collect();
+    let ran = results.len() - failed.len();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} runs failed (the {ran} others are saved; re-run to retry the failed \
+             ones):\n  {}",
+            failed.len(),
+            results.len(),
+            failed.join("\n  ")
+        );
+    }
+    let all_done = plan
+        .runs
+        .iter()
+        .map(|r| is_done(&plan, &runs_dir, r))
+        .collect::<Result<Vec<bool>>>()?
+        .into_iter()
+        .all(|d| d);
+    if all_done {
+        crate::sweep_summary::write(&dir, &plan)?;
+    }
+    Ok(SweepOutcome {
+        dir,
+        planned: mine.len(),
+        skipped,
+        ran,
+        summarized: all_done,
+    })
+}
+
+/// Writes `sweep.json`: the plan, for the record and for tools that read the runs.
+fn write_plan(dir: &Path, plan: &SweepPlan) -> Result<()> {
+    let doc = serde_json::json!({
+        "schema": "nimbusguard.sweep-plan/v1",
+        "sweep": plan.name,
+        "points": plan.points,
+        "runs": plan.runs,
+    });
+    let text = serde_json::to_string_pretty(&doc).context("cannot render sweep.json")?;
+    crate::sweep_summary::write_atomic(&dir.join("sweep.json"), (text + "\n").as_bytes())
+}
+
+/// Whether `run` is finished in `runs_dir`.
+///
+/// # Errors
+/// `runs/<id>/` holds a run of another plan (its `run.json` differs) or no readable `run.json`.
+fn is_done(plan: &SweepPlan, runs_dir: &Path, run: &PlannedRun) -> Result<bool> {
+    let d = runs_dir.join(&run.id);
+    if !d.exists() {
+        return Ok(false);
+    }
+    let marker = d.join("run.json");
+    let text = std::fs::read_to_string(&marker).with_context(|| {
+        format!(
+            "{} exists but has no readable run.json; it is not a finished run of this sweep \
+             (remove it or use another --out)",
+            d.display()
+        )
+    })?;
+    let found: RunMarker =
+        serde_json::from_str(&text).with_context(|| format!("malformed {}", marker.display()))?;
+    let want = RunMarker {
+        sweep: plan.name.clone(),
+        run: run.clone(),
+    };
+    if found != want {
+        bail!(
+            "{} holds run {} of another plan (overrides {:?}, expected {:?}); the sweep file \
+             changed since: use another --out",
+            d.display(),
+            found.run.id,
+            found.run.overrides,
+            run.overrides
+        );
+    }
+    Ok(true)
+}
+
+/// Runs plan run `i` into `runs/<id>.partial/`, then renames it to `runs/<id>/`.
+fn run_one(plan: &SweepPlan, i: usize, runs_dir: &Path) -> Result<()> {
+    let run = &plan.runs[i];
+    let cfg = &plan.configs[i];
+    let traffic = crate::runner::traffic(cfg, &plan.base)?;
+    let output = crate::runner::run_with(cfg, traffic, 1)?;
+    let partial = runs_dir.join(format!("{}.partial", run.id));
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)
+            .with_context(|| format!("cannot remove {}", partial.display()))?;
+    }
+    crate::cmd_run::write_results(&partial, cfg, &plan.base, &output, &[])?;
+    let marker = RunMarker {
+        sweep: plan.name.clone(),
+        run: run.clone(),
+    };
+    let text = serde_json::to_string_pretty(&marker).context("cannot render run.json")?;
+    std::fs::write(partial.join("run.json"), text + "\n")
+        .with_context(|| format!("cannot write {}", partial.join("run.json").display()))?;
+    let done = runs_dir.join(&run.id);
+    std::fs::rename(&partial, &done)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), done.display()))
+}
+
+/// Copies the finished runs of `plan` found in `from/runs/` into `runs_dir` (those not there
+/// yet; the copies go through `.partial` folders too).
+fn gather(plan: &SweepPlan, from: &Path, runs_dir: &Path) -> Result<()> {
+    let src_runs = from.join("runs");
+    if !src_runs.is_dir() {
+        bail!(
+            "--from {}: no runs/ folder; expected the --out folder of a sweep shard",
+            from.display()
+        );
+    }
+    for run in &plan.runs {
+        let src = src_runs.join(&run.id);
+        if !src.is_dir() || is_done(plan, runs_dir, run)? {
+            continue;
+        }
+        if !is_done(plan, &src_runs, run)? {
+            continue;
+        }
+        let partial = runs_dir.join(format!("{}.partial", run.id));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial)
+                .with_context(|| format!("cannot remove {}", partial.display()))?;
+        }
+        copy_dir(&src, &partial)?;
+        std::fs::rename(&partial, runs_dir.join(&run.id))
+            .with_context(|| format!("cannot rename {}", partial.display()))?;
+    }
+    Ok(())
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst).with_context(|| format!("cannot create {}", dst.display()))?;
+    for entry in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
+        let entry = entry.with_context(|| format!("cannot read {}", src.display()))?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        if from.is_dir() {
+            copy_dir(&from, &to)?;
+        } else {
+            std::fs::copy(&from, &to)
+                .map_err(|e| anyhow!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+        }
+    }
+    Ok(())
+}
