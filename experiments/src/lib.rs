@@ -8,6 +8,7 @@
 //! - [`cmd_run`] — `nimbusguard run`, writing every output file.
 //! - [`records`] — rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
 //! - [`stats`] — means, 95% confidence intervals and paired tests (statrs).
+//! - [`ab`] — A/B statistics: bootstrap CIs, effect sizes, Holm-Bonferroni correction.
 //! - [`report`] — `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
 //! - [`bounds`] — regret against the clairvoyant oracle, share of the HPA-to-oracle gap closed.
 //! - [`plots`] — PNG plots (plotters).
@@ -31,6 +32,7 @@
 //! assert_eq!(doc["workload"]["peak_rps"].as_float(), Some(250.0));
 //! ```
 
+pub mod ab;
 pub mod anomaly_config;
 pub mod anomaly_plot;
 pub mod bench;

@@ -173,6 +173,7 @@ pub fn summarize_with_tests(
         }
     }
 
+    adjust_holm(&mut comparisons);
     SummaryJson {
         schema: SUMMARY_SCHEMA.to_string(),
         experiment: experiment.to_string(),
@@ -182,6 +183,24 @@ pub fn summarize_with_tests(
         agents,
         comparisons,
         bounds: None,
+    }
+}
+
+/// Fills `p_value_holm` of every comparison: one Holm-Bonferroni family per (metric, test),
+/// i.e. every agent against the baseline on that metric.
+fn adjust_holm(comparisons: &mut [Comparison]) {
+    let mut families: BTreeMap<(String, &'static str), Vec<usize>> = BTreeMap::new();
+    for (i, c) in comparisons.iter().enumerate() {
+        families
+            .entry((c.metric.clone(), c.test.as_str()))
+            .or_default()
+            .push(i);
+    }
+    for idx in families.values() {
+        let p: Vec<Option<f64>> = idx.iter().map(|&i| comparisons[i].p_value).collect();
+        for (&i, adj) in idx.iter().zip(crate::ab::holm_adjust(&p)) {
+            comparisons[i].p_value_holm = adj;
+        }
     }
 }
 
@@ -566,6 +585,7 @@ pub fn render_markdown(s: &SummaryJson, extra_notes: &[String]) -> String {
             let line = verdict(name, baseline, &|m| find(name, m), &summary);
             let _ = writeln!(out, "- {line}");
         }
+        out.push_str(&crate::ab::render_ab_section(s));
     }
 
     out.push_str(&crate::bounds::render_bounds(s));
@@ -703,6 +723,12 @@ mod tests {
             "ci95_high",
             "p_value",
             "test",
+            // Added by the A/B statistics (the contract changes only by adding).
+            "bootstrap_ci95_low",
+            "bootstrap_ci95_high",
+            "effect_size_dz",
+            "wilcoxon_p_value",
+            "p_value_holm",
         ];
         want.sort();
         let mut got = keys.clone();

@@ -289,6 +289,26 @@ pub struct Comparison {
     /// The test behind `p_value`: `"paired-t"` or `"wilcoxon"`. The CI is the t interval either
     /// way.
     pub test: PairedTest,
+    /// Lower end of the 95% percentile-bootstrap interval of `relative_change_pct`
+    /// ([`crate::ab::bootstrap_relative_ci95`], [`crate::ab::BOOTSTRAP_RESAMPLES`] resamples of
+    /// the seed pairs); `null` with fewer than 2 pairs or a zero baseline mean.
+    #[serde(default)]
+    pub bootstrap_ci95_low: Option<f64>,
+    /// Upper end of the bootstrap interval; `null` when the lower end is.
+    #[serde(default)]
+    pub bootstrap_ci95_high: Option<f64>,
+    /// Paired effect size, Cohen's d_z = mean(x - y) / sd(x - y) (dimensionless; |d_z| of 0.2,
+    /// 0.5, 0.8 are Cohen's small, medium, large); `null` with fewer than 2 pairs or sd = 0.
+    #[serde(default)]
+    pub effect_size_dz: Option<f64>,
+    /// Two-sided Wilcoxon signed-rank p-value of the same differences, whatever `test` is.
+    #[serde(default)]
+    pub wilcoxon_p_value: Option<f64>,
+    /// `p_value` after the Holm-Bonferroni correction over the family of comparisons with the
+    /// same metric and test (every agent against the baseline), see
+    /// [`crate::ab::holm_adjust`]; `null` when `p_value` is, or before the family is known.
+    #[serde(default)]
+    pub p_value_holm: Option<f64>,
 }
 
 impl Comparison {
@@ -321,6 +341,11 @@ impl Comparison {
                 hi = Some((md + hw) * scale);
             }
         }
+        let boot = crate::ab::bootstrap_relative_ci95(
+            &pairs,
+            crate::ab::BOOTSTRAP_RESAMPLES,
+            crate::ab::BOOTSTRAP_SEED,
+        );
         Comparison {
             agent: agent.to_string(),
             baseline: baseline.to_string(),
@@ -330,6 +355,11 @@ impl Comparison {
             ci95_high: hi,
             p_value: test.p_value(&d),
             test,
+            bootstrap_ci95_low: boot.map(|b| b.0),
+            bootstrap_ci95_high: boot.map(|b| b.1),
+            effect_size_dz: crate::ab::cohens_dz(&d),
+            wilcoxon_p_value: wilcoxon_signed_rank_p_value(&d),
+            p_value_holm: None,
         }
     }
 
