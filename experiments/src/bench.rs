@@ -11,6 +11,9 @@
 //!   up to a fifth of the pods) in the same cluster;
 //! - `nodes_scaling[]`: 100 pods churning by 10 every 15 s on 14, 140 and 1400 nodes (the
 //!   scheduler scans every node for each pod it places).
+//!
+//! With `--sweep`, also the wall time of a 40-run sweep on 1 and on 2 threads
+//! ([`crate::bench_sweep`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +61,9 @@ pub struct BenchReport {
     pub scaling: Vec<ScalePoint>,
     /// Growth with the number of nodes (100 pods churning by 10 every 15 s).
     pub nodes_scaling: Vec<ScalePoint>,
+    /// `--sweep`: the 40-run sweep with 1 and 2 threads (absent without the flag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::bench_sweep::SweepScaling>,
 }
 
 fn day_of_trace() -> Result<Arc<RateSeries>> {
@@ -128,7 +134,7 @@ fn sim_seconds_per_wall_s(
 ///
 /// # Errors
 /// The bundled trace cannot be read.
-pub fn run(json: bool, seconds: f64) -> Result<()> {
+pub fn run(json: bool, seconds: f64, sweep: bool) -> Result<()> {
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
         anyhow::bail!("--seconds: expected a number of seconds in (0, 3600], got {seconds}");
     }
@@ -207,6 +213,11 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
         request_mode_requests_per_s: rq_requests / rq_wall,
         scaling,
         nodes_scaling,
+        sweep: if sweep {
+            Some(crate::bench_sweep::measure()?)
+        } else {
+            None
+        },
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -236,6 +247,12 @@ pub fn run(json: bool, seconds: f64) -> Result<()> {
             println!(
                 "{:>5} pods on {:>4} nodes: {:.0} simulated s per wall s{env}",
                 p.pods, p.nodes, p.sim_seconds_per_wall_s
+            );
+        }
+        if let Some(s) = &report.sweep {
+            println!(
+                "sweep of {} runs: {:.1} s on 1 thread, {:.1} s on 2: speedup {:.2}x ({} cores)",
+                s.runs, s.one_thread_s, s.two_threads_s, s.speedup_2_threads, s.available_cores
             );
         }
     }

@@ -24,6 +24,7 @@
 //! - [`forecast_config`] — the forecast config (TOML, `deny_unknown_fields`).
 //! - [`forecast_plot`] — the per-trace plot of `nimbusguard forecast`.
 //! - [`bench`](mod@bench) — `nimbusguard bench`.
+//! - [`bench_sweep`] — `nimbusguard bench --sweep`: a 40-run sweep on 1 and 2 threads.
 //!
 //! ```
 //! use experiments::config::apply_override;
@@ -36,6 +37,7 @@ pub mod ab;
 pub mod anomaly_config;
 pub mod anomaly_plot;
 pub mod bench;
+pub mod bench_sweep;
 pub mod bounds;
 pub mod cmd_anomaly;
 pub mod cmd_forecast;

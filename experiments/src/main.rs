@@ -93,6 +93,10 @@ enum Command {
         /// of it each); the other figures time whole runs.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Also time the 40-run sweep experiments/configs/sweeps/bench-40.toml with 1 and 2
+        /// threads (about a minute).
+        #[arg(long)]
+        sweep: bool,
     },
 }
 
@@ -151,7 +155,9 @@ fn main() -> ExitCode {
             threads,
             merge,
             from,
-        } => shard
+        } => {
+            let sweep_path = sweep.clone();
+            shard
             .as_deref()
             .map(experiments::sweep_config::parse_shard)
             .transpose()
@@ -180,14 +186,20 @@ fn main() -> ExitCode {
                         format!("Summary written to {}", o.dir.join("sweep_summary.md").display())
                     } else {
                         format!(
-                            "Runs written to {}; when every shard is done: nimbusguard sweep                              SWEEP.toml --merge --out {}",
+                            "Runs written to {}; when every shard is done: nimbusguard sweep {} --merge --out {}",
                             o.dir.join("runs").display(),
+                            sweep_path.display(),
                             o.dir.display()
                         )
                     }
                 );
-            }),
-        Command::Bench { json, seconds } => experiments::bench::run(json, seconds),
+            })
+        }
+        Command::Bench {
+            json,
+            seconds,
+            sweep,
+        } => experiments::bench::run(json, seconds, sweep),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

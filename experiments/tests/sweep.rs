@@ -425,3 +425,37 @@ fn malformed_sweep_files_are_rejected_before_anything_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("another plan"));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The Indexed Job's shard count agrees with its completions and parallelism, and each pod's
+/// shard is its completion index.
+#[test]
+fn the_sweep_job_runs_one_shard_per_completion_index() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let job = std::fs::read_to_string(root.join("deploy/sweep/job.yaml")).unwrap();
+    let field = |key: &str| -> String {
+        job.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("job.yaml has no {key}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("completionMode:"), "Indexed");
+    let n = field("completions:");
+    assert_eq!(field("parallelism:"), n);
+    assert!(
+        job.contains(&format!("{{name: SHARDS, value: \"{n}\"}}")),
+        "SHARDS != {n}"
+    );
+    assert!(job.contains("--shard \"${JOB_COMPLETION_INDEX}/${SHARDS}\""));
+    // The sweep it names exists and loads.
+    let sweep_file = job
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- {name: SWEEP_FILE, value: "))
+        .and_then(|v| v.strip_suffix('}'))
+        .unwrap();
+    let plan = experiments::sweep_config::SweepPlan::load(&root.join(sweep_file)).unwrap();
+    assert!(
+        plan.runs.len() >= n.parse::<usize>().unwrap(),
+        "fewer runs than shards"
+    );
+}
