@@ -545,3 +545,86 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
     }
     Ok((i, n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(text: &str) -> Result<Vec<Point>> {
+        SweepFile::parse(&format!("base = \"b.toml\"\n{text}"), Path::new("s.toml"))?.expand()
+    }
+
+    fn sets(p: &Point) -> Vec<String> {
+        p.overrides
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
+    #[test]
+    fn grid_is_the_product_with_the_last_key_fastest_then_random_then_points() {
+        let pts = expand(
+            "[grid]\n\"a.x\" = [1, 2]\nb = { y = [\"u\", \"v\", \"w\"] }\n\
+             [[points]]\nc = 0.5\n",
+        )
+        .unwrap();
+        let got: Vec<Vec<String>> = pts.iter().map(sets).collect();
+        let want: Vec<Vec<String>> = [
+            ["a.x=1", "b.y=\"u\""],
+            ["a.x=1", "b.y=\"v\""],
+            ["a.x=1", "b.y=\"w\""],
+            ["a.x=2", "b.y=\"u\""],
+            ["a.x=2", "b.y=\"v\""],
+            ["a.x=2", "b.y=\"w\""],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .chain(std::iter::once(vec!["c=0.5".to_string()]))
+        .collect();
+        assert_eq!(got, want);
+        let ids: Vec<&str> = pts.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["p000", "p001", "p002", "p003", "p004", "p005", "p006"]
+        );
+        assert_eq!(pts[6].source, "points");
+    }
+
+    #[test]
+    fn random_points_are_reproducible_and_within_their_distributions() {
+        let text = "[random]\nseed = 9\nsamples = 200\n[random.axes]\n\
+                    u = { uniform = [1.0, 2.0] }\nl = { log_uniform = [0.01, 1.0] }\n\
+                    i = { int_uniform = [3, 5] }\nc = { choice = [\"a\", \"b\"] }\n";
+        let a = expand(text).unwrap();
+        assert_eq!(a, expand(text).unwrap(), "same seed, same points");
+        assert_ne!(a, expand(&text.replace("seed = 9", "seed = 10")).unwrap());
+        let mut ints = std::collections::BTreeSet::new();
+        for p in &a {
+            let f = |k: &str| p.overrides[k].parse::<f64>().unwrap();
+            assert!((1.0..=2.0).contains(&f("u")));
+            assert!((0.01..=1.0).contains(&f("l")));
+            ints.insert(p.overrides["i"].clone());
+            assert!(["\"a\"", "\"b\""].contains(&p.overrides["c"].as_str()));
+        }
+        let ints: Vec<String> = ints.into_iter().collect();
+        assert_eq!(ints, ["3", "4", "5"], "both ends of int_uniform are drawn");
+    }
+
+    #[test]
+    fn shards_partition_the_plan() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sweep.toml");
+        let plan = SweepPlan::load(&path).unwrap();
+        assert_eq!(plan.runs.len(), 7);
+        for n in 1..9usize {
+            let mut all: Vec<usize> = (0..n).flat_map(|i| plan.shard(i, n)).collect();
+            all.sort();
+            assert_eq!(all, (0..plan.runs.len()).collect::<Vec<_>>(), "{n} shards");
+        }
+        assert_eq!(plan.shard(1, 3), [1, 4]);
+        assert_eq!(parse_shard("2/5").unwrap(), (2, 5));
+        for bad in ["5/5", "1", "-1/3", "a/b", "0/0"] {
+            let e = parse_shard(bad).unwrap_err().to_string();
+            assert!(e.contains("--shard"), "{bad}: {e}");
+        }
+    }
+}
