@@ -149,7 +149,7 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
 
 /// A log-axis tick label with two significant digits (`0.012`, `0.5`, `3`, `40`), so
 /// neighbouring ticks of a narrow range do not print alike.
-fn fmt_log_tick(v: f64) -> String {
+pub(crate) fn fmt_log_tick(v: f64) -> String {
     if v >= 1.0 {
         return fmt_tick(v);
     }

@@ -15,6 +15,7 @@
 //! - [`cost_slo_plot`] — `plots/cost_slo.png`: each agent's cost and SLO beside the oracle bounds.
 //! - [`sweep_config`] — sweep files: a base config, axes (grid, random, points), traces; the plan.
 //! - [`cmd_sweep`] — `nimbusguard sweep`: runs a plan in parallel, resumable, sharded, merged.
+//! - [`pareto_plot`] — a sweep's per-family cost/SLO Pareto fronts with the learned agents.
 //! - [`sweep_summary`] — rankings with CIs and per-family cost/SLO Pareto fronts of a sweep.
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
@@ -48,6 +49,7 @@ pub mod config;
 pub mod cost_slo_plot;
 pub mod forecast_config;
 pub mod forecast_plot;
+pub mod pareto_plot;
 pub mod plots;
 pub mod records;
 pub mod report;

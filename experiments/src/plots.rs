@@ -196,7 +196,7 @@ pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 }
 
 /// Styles of the legend box.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> anyhow::Result<()> {

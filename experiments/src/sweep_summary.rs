@@ -34,6 +34,10 @@ pub struct SweepEntry {
     pub trace: String,
     /// The point's overrides, dotted key = TOML value.
     pub overrides: BTreeMap<String, String>,
+    /// The overrides that concern this agent, short: its own `agents.N.` keys without the
+    /// prefix, its fields when the point replaces the `agents` list (name and kind left out),
+    /// and every key outside `agents` and `evaluation.baseline`; comma-separated.
+    pub settings: String,
     /// Agent name.
     pub agent: String,
     /// Agent kind (the family of the Pareto fronts).
@@ -103,7 +107,7 @@ pub struct LearnedPosition {
     pub pod_hours: f64,
     /// Mean SLO violation, percent.
     pub slo_violation_pct: f64,
-    /// One per family with a front (its own excluded).
+    /// One per family of untrained agents (peers, baselines, oracles).
     pub against: Vec<Position>,
 }
 
@@ -172,6 +176,50 @@ pub fn pareto_front(points: &[FrontPoint]) -> Vec<FrontPoint> {
     front
 }
 
+/// Dotted key = value pairs of a TOML value (tables flattened), for [`SweepEntry::settings`].
+fn flat_pairs(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, x) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flat_pairs(&key, x, out);
+            }
+        }
+        _ => out.push(format!("{prefix}={v}")),
+    }
+}
+
+/// [`SweepEntry::settings`] of agent `name` (at `index` in the run's `agents`).
+fn settings_of(overrides: &BTreeMap<String, String>, index: usize, name: &str) -> String {
+    let own = format!("agents.{index}.");
+    let mut out = Vec::new();
+    for (k, v) in overrides {
+        if k == "agents" {
+            let parsed: Option<toml::Value> = toml::from_str::<toml::Table>(&format!("v = {v}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"));
+            let agent = parsed.as_ref().and_then(|a| a.as_array()).and_then(|a| {
+                a.iter()
+                    .find(|x| x.get("name").and_then(|n| n.as_str()) == Some(name))
+            });
+            if let Some(toml::Value::Table(t)) = agent {
+                for (field, x) in t.iter().filter(|(f, _)| *f != "name" && *f != "kind") {
+                    flat_pairs(field, x, &mut out);
+                }
+            }
+        } else if let Some(rest) = k.strip_prefix(&own) {
+            out.push(format!("{rest}={v}"));
+        } else if !k.starts_with("agents.") && k != "evaluation.baseline" {
+            out.push(format!("{k}={v}"));
+        }
+    }
+    out.join(", ")
+}
+
 /// Builds the summary of `plan` from its finished runs in `dir/runs/`.
 ///
 /// # Errors
@@ -187,7 +235,7 @@ pub fn summarize(dir: &Path, plan: &SweepPlan) -> Result<SweepSummary> {
             .find(|p| p.id == run.point)
             .with_context(|| format!("run {} names an unknown point {}", run.id, run.point))?
             .overrides;
-        for spec in &cfg.agents {
+        for (index, spec) in cfg.agents.iter().enumerate() {
             let recs: Vec<_> = records.iter().filter(|r| r.agent == spec.name).collect();
             let metrics = METRIC_NAMES
                 .iter()
@@ -201,6 +249,7 @@ pub fn summarize(dir: &Path, plan: &SweepPlan) -> Result<SweepSummary> {
                 point: run.point.clone(),
                 trace: run.trace.clone(),
                 overrides: overrides.clone(),
+                settings: settings_of(overrides, index, &spec.name),
                 agent: spec.name.clone(),
                 kind: crate::config::kebab(spec.kind).to_string(),
                 learned: spec.is_learned(),
@@ -263,6 +312,11 @@ pub fn summarize(dir: &Path, plan: &SweepPlan) -> Result<SweepSummary> {
                 .or_default()
                 .push(point_of(e));
         }
+        let learned_kinds: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .filter(|e| e.learned)
+            .map(|e| e.kind.as_str())
+            .collect();
         let fronts: BTreeMap<String, Vec<FrontPoint>> = families
             .iter()
             .map(|(k, pts)| (k.clone(), pareto_front(pts)))
@@ -274,7 +328,7 @@ pub fn summarize(dir: &Path, plan: &SweepPlan) -> Result<SweepSummary> {
                 let me = point_of(e);
                 let against = families
                     .iter()
-                    .filter(|(k, _)| **k != e.kind)
+                    .filter(|(k, _)| **k != e.kind && !learned_kinds.contains(k.as_str()))
                     .map(|(k, pts)| {
                         let cheapest = fronts[k]
                             .iter()
@@ -326,16 +380,10 @@ pub fn render_markdown(s: &SweepSummary) -> String {
     let _ = writeln!(md, "# Sweep `{}`: {} runs\n", s.sweep, s.runs);
     let label = |run: &str, agent: &str| -> String {
         let e = s.entries.iter().find(|e| e.run == run && e.agent == agent);
-        let sets = e
-            .map(|e| {
-                e.overrides
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        format!("{run} `{agent}` ({sets})")
+        match e.map(|e| e.settings.as_str()).filter(|t| !t.is_empty()) {
+            Some(t) => format!("{run} `{agent}` ({t})"),
+            None => format!("{run} `{agent}`"),
+        }
     };
     for (trace, fronts) in &s.pareto {
         let _ = writeln!(md, "## Trace `{trace}`\n");
@@ -408,10 +456,11 @@ pub fn render_markdown(s: &SweepSummary) -> String {
     md
 }
 
-/// Writes `sweep_summary.json` and `sweep_summary.md` for `plan` into `dir`.
+/// Writes `sweep_summary.json`, `sweep_summary.md` and one `plots/pareto_<trace stem>.png` per
+/// trace for `plan` into `dir` (the plots last, so a plot that fails loses no summary).
 ///
 /// # Errors
-/// Errors of [`summarize`]; `dir` cannot be written.
+/// Errors of [`summarize`]; `dir` cannot be written; a plot cannot be drawn.
 pub fn write(dir: &Path, plan: &SweepPlan) -> Result<SweepSummary> {
     let s = summarize(dir, plan)?;
     let json = serde_json::to_string_pretty(&s).context("cannot render sweep_summary.json")?;
@@ -420,6 +469,13 @@ pub fn write(dir: &Path, plan: &SweepPlan) -> Result<SweepSummary> {
         &dir.join("sweep_summary.md"),
         render_markdown(&s).as_bytes(),
     )?;
+    for trace in s.pareto.keys() {
+        let stem = Path::new(trace)
+            .file_stem()
+            .map_or_else(|| trace.clone(), |f| f.to_string_lossy().into_owned());
+        let png = dir.join("plots").join(format!("pareto_{stem}.png"));
+        crate::pareto_plot::plot_pareto(&png, &s, trace)?;
+    }
     Ok(s)
 }
 
