@@ -12,6 +12,8 @@
 //! - [`bounds`] — regret against the clairvoyant oracle, share of the HPA-to-oracle gap closed.
 //! - [`plots`] — PNG plots (plotters).
 //! - [`cost_slo_plot`] — `plots/cost_slo.png`: each agent's cost and SLO beside the oracle bounds.
+//! - [`tracking`] — the MLflow mirror (REST client, spool, `Tracker` trait) of every run.
+//! - [`cmd_mlflow`] — `nimbusguard mlflow sync DIR`: uploads spooled runs.
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
@@ -35,6 +37,7 @@ pub mod bounds;
 pub mod cmd_anomaly;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
+pub mod cmd_mlflow;
 pub mod cmd_run;
 pub mod config;
 pub mod cost_slo_plot;
@@ -45,3 +48,4 @@ pub mod records;
 pub mod report;
 pub mod runner;
 pub mod stats;
+pub mod tracking;

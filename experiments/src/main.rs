@@ -62,6 +62,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// MLflow tracking: upload runs spooled while the server was unreachable.
+    Mlflow {
+        #[command(subcommand)]
+        command: MlflowCommand,
+    },
     /// Measure env steps per second and simulated seconds per wall second.
     Bench {
         /// Print one JSON object instead of a table.
@@ -71,6 +76,19 @@ enum Command {
         /// of it each); the other figures time whole runs.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+    },
+}
+
+#[derive(Subcommand)]
+enum MlflowCommand {
+    /// Upload the runs spooled in DIR/mlflow-spool/ (and in every mlflow-spool/ below DIR, as
+    /// in a sweep's folder) to MLflow, removing them from the spool once logged.
+    Sync {
+        /// A result folder (or a folder of result folders).
+        dir: PathBuf,
+        /// Tracking server URL (default: the MLFLOW_TRACKING_URI environment variable).
+        #[arg(long, value_name = "URL")]
+        tracking_uri: Option<String>,
     },
 }
 
@@ -122,6 +140,9 @@ fn main() -> ExitCode {
                     println!("Results written to {}", dir.display());
                 })
         }
+        Command::Mlflow {
+            command: MlflowCommand::Sync { dir, tracking_uri },
+        } => experiments::cmd_mlflow::sync(&dir, tracking_uri.as_deref()),
         Command::Bench { json, seconds } => experiments::bench::run(json, seconds),
     };
     match result {
