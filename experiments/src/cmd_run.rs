@@ -46,6 +46,8 @@ pub fn execute(
         started.elapsed().as_secs_f64()
     )];
     write_results(&dir, &cfg, config, &output, &notes)?;
+    // MLflow mirror (if MLFLOW_TRACKING_URI is set); never fails the run.
+    crate::tracking::mirror_results(&dir, None);
     Ok(dir)
 }
 

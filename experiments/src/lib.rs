@@ -17,6 +17,8 @@
 //! - [`cmd_sweep`] — `nimbusguard sweep`: runs a plan in parallel, resumable, sharded, merged.
 //! - [`pareto_plot`] — a sweep's per-family cost/SLO Pareto fronts with the learned agents.
 //! - [`sweep_summary`] — rankings with CIs and per-family cost/SLO Pareto fronts of a sweep.
+//! - [`tracking`] — the MLflow mirror (REST client, spool, `Tracker` trait) of every run.
+//! - [`cmd_mlflow`] — `nimbusguard mlflow sync DIR`: uploads spooled runs.
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
@@ -43,6 +45,7 @@ pub mod bounds;
 pub mod cmd_anomaly;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
+pub mod cmd_mlflow;
 pub mod cmd_run;
 pub mod cmd_sweep;
 pub mod config;
@@ -57,3 +60,4 @@ pub mod runner;
 pub mod stats;
 pub mod sweep_config;
 pub mod sweep_summary;
+pub mod tracking;

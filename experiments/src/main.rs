@@ -84,6 +84,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         from: Vec<PathBuf>,
     },
+    /// MLflow tracking: upload runs spooled while the server was unreachable.
+    Mlflow {
+        #[command(subcommand)]
+        command: MlflowCommand,
+    },
     /// Measure env steps per second and simulated seconds per wall second.
     Bench {
         /// Print one JSON object instead of a table.
@@ -97,6 +102,19 @@ enum Command {
         /// threads (about a minute).
         #[arg(long)]
         sweep: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MlflowCommand {
+    /// Upload the runs spooled in DIR/mlflow-spool/ (and in every mlflow-spool/ below DIR, as
+    /// in a sweep's folder) to MLflow, removing them from the spool once logged.
+    Sync {
+        /// A result folder (or a folder of result folders).
+        dir: PathBuf,
+        /// Tracking server URL (default: the MLFLOW_TRACKING_URI environment variable).
+        #[arg(long, value_name = "URL")]
+        tracking_uri: Option<String>,
     },
 }
 
@@ -195,6 +213,9 @@ fn main() -> ExitCode {
                 );
             })
         }
+        Command::Mlflow {
+            command: MlflowCommand::Sync { dir, tracking_uri },
+        } => experiments::cmd_mlflow::sync(&dir, tracking_uri.as_deref()),
         Command::Bench {
             json,
             seconds,
