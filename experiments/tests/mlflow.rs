@@ -331,7 +331,7 @@ fn run_is_mirrored(m: &Mlflow) {
 
     // The same through MLflow's Python client.
     let script = r#"
-import json, sys, mlflow
+import json, os, sys, mlflow
 from mlflow import MlflowClient
 mlflow.set_tracking_uri(sys.argv[1])
 c = MlflowClient()
@@ -340,6 +340,7 @@ runs = c.search_runs([e.experiment_id], max_results=1000)
 child = [r for r in runs if r.data.tags.get("agent") == "hpa"][0]
 path = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="summary.json")
 versions = c.search_model_versions("name='nimbusguard-nimbusguard-live-q'")
+dqn = mlflow.artifacts.download_artifacts("models:/nimbusguard-nimbusguard-live-dqn/1")
 print(json.dumps({
     "runs": len(runs),
     "children": sum(1 for r in runs if "mlflow.parentRunId" in r.data.tags),
@@ -348,6 +349,7 @@ print(json.dumps({
     "peak_rps": child.data.params["workload.peak_rps"],
     "summary": json.load(open(path))["experiment"],
     "q_versions": [v.source for v in versions],
+    "dqn_model": sorted(os.listdir(dqn)),
     "q_history": len(c.get_metric_history(
         [r for r in runs if r.data.tags.get("agent") == "q" and "nimbusguard.policy" in r.data.tags][0].info.run_id,
         "training/return")),
@@ -380,6 +382,8 @@ print(json.dumps({
         .unwrap()
         .ends_with("policies/q.json"));
     assert_eq!(py["q_history"], training.len());
+    // A registered DQN downloads as its folder.
+    assert_eq!(py["dqn_model"], json!(["dqn.json", "model.bpk"]));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
