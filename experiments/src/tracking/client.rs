@@ -454,6 +454,37 @@ mod tests {
     }
 
     #[test]
+    fn a_server_that_never_answers_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        // Accepts connections and holds them open without a word.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept() {
+                held.push(s);
+            }
+        });
+        let policy = RetryPolicy {
+            attempts: 2,
+            request_timeout: Duration::from_millis(200),
+            ..fast()
+        };
+        let c = MlflowClient::new(&url, policy).unwrap();
+        let e = c
+            .post("runs/log-batch", &serde_json::json!({}))
+            .unwrap_err();
+        match e {
+            MlflowError::Unreachable {
+                attempts, detail, ..
+            } => {
+                assert_eq!(attempts, 2);
+                assert!(detail.contains("timed out"), "{detail}");
+            }
+            other => panic!("expected Unreachable, got {other}"),
+        }
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_cap() {
         let p = RetryPolicy::default();
         assert_eq!(p.backoff(0), Duration::from_millis(250));

@@ -6,7 +6,9 @@
 //! Modules, one job each:
 //! - [`run_log`] — [`RunLog`]: one MLflow run as plain data (tags, params, metrics, artifacts,
 //!   model registrations); dotted param names from a config ([`run_log::flatten_toml`]).
-//! - [`mirror`] — [`mirror_results`]: builds the runs of a result folder and logs or spools them.
+//! - [`mirror`] — [`mirror_results`]: logs a result folder's runs, or spools them.
+//! - [`from_results`] — [`from_results::build_runs`]: the runs of a result folder (what is
+//!   logged where), nested under a [`ParentRun`].
 //! - [`client`] — the REST client: timeouts, bounded retries with backoff, MLflow's errors.
 //! - [`batch`] — `runs/log-batch` requests within MLflow's limits.
 //! - [`mlflow`] — [`MlflowTracker`]: experiments, runs (idempotent by run key), artifacts
@@ -22,12 +24,14 @@
 
 pub mod batch;
 pub mod client;
+pub mod from_results;
 pub mod mirror;
 pub mod mlflow;
 pub mod run_log;
 pub mod spool;
 
-pub use mirror::{mirror_results, MirrorOutcome, ParentRun};
+pub use from_results::ParentRun;
+pub use mirror::{mirror_results, MirrorOutcome};
 pub use mlflow::MlflowTracker;
 pub use run_log::RunLog;
 pub use spool::FileTracker;
