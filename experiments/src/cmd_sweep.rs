@@ -16,7 +16,7 @@
 //! folder (a shared volume) or write to their own and be merged with `--merge --from DIR...`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -158,10 +158,11 @@ pub fn execute(path: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     bar.set_message("sweep");
     crate::runner::set_quiet(true);
     let finished = AtomicUsize::new(0);
+    let mlflow_down = AtomicBool::new(false);
     let results: Vec<(usize, Result<()>)> = pool.install(|| {
         todo.par_iter()
             .map(|&i| {
-                let r = run_one(&plan, i, &runs_dir);
+                let r = run_one(&plan, i, &runs_dir, &mlflow_down);
                 bar.inc(1);
                 if r.is_ok() && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                     let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
@@ -177,6 +178,13 @@ pub fn execute(path: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     });
     crate::runner::set_quiet(false);
     bar.finish_and_clear();
+    if mlflow_down.load(Ordering::Relaxed) {
+        eprintln!(
+            "warning: MLflow was unreachable during this sweep: the runs' MLflow records wait in \
+             their mlflow-spool/ folders; upload them with `nimbusguard mlflow sync {}`",
+            dir.display()
+        );
+    }
     let failed: Vec<String> = results
         .iter()
         .filter_map(|(i, r)| {
@@ -262,8 +270,65 @@ fn is_done(plan: &SweepPlan, runs_dir: &Path, run: &PlannedRun) -> Result<bool> 
     Ok(true)
 }
 
-/// Runs plan run `i` into `runs/<id>.partial/`, then renames it to `runs/<id>/`.
-fn run_one(plan: &SweepPlan, i: usize, runs_dir: &Path) -> Result<()> {
+/// Mirrors a finished run's folder to MLflow when `MLFLOW_TRACKING_URI` is set, nested under a
+/// parent run for the run (its point on its trace; key `sweep/<name>/<plan hash>/<run id>`,
+/// params the point's overrides). Once MLflow has failed in this sweep (`down`), later runs go
+/// straight to their spool without waiting on retries. Never fails: results are on disk.
+fn mirror(plan: &SweepPlan, run: &PlannedRun, dir: &Path, down: &AtomicBool) {
+    use crate::tracking::{MirrorOutcome, ParentRun, Tracker};
+    if std::env::var(crate::tracking::TRACKING_URI_ENV).map_or(true, |u| u.trim().is_empty()) {
+        return;
+    }
+    let point = plan.points.iter().find(|p| p.id == run.point);
+    let mut tags = std::collections::BTreeMap::new();
+    tags.insert("nimbusguard.sweep".to_string(), plan.name.clone());
+    tags.insert("nimbusguard.sweep_point".to_string(), run.point.clone());
+    tags.insert("nimbusguard.sweep_run".to_string(), run.id.clone());
+    let parent = ParentRun {
+        key: format!("sweep/{}/{:016x}/{}", plan.name, plan_hash(plan), run.id),
+        name: format!("{} {}", plan.name, run.id),
+        params: point.map(|p| p.overrides.clone()).unwrap_or_default(),
+        tags,
+        parent_key: None,
+    };
+    if down.load(Ordering::Relaxed) {
+        let spool = dir.join(crate::tracking::SPOOL_DIR);
+        let logged = crate::tracking::from_results::build_runs(dir, Some(&parent))
+            .and_then(|runs| crate::tracking::FileTracker::new(&spool).log(&runs));
+        if let Err(e) = logged {
+            tracing::warn!("MLflow runs of {} not spooled: {e:#}", run.id);
+            eprintln!(
+                "warning: MLflow runs of {} neither logged nor spooled: {e:#}",
+                run.id
+            );
+        }
+        return;
+    }
+    match crate::tracking::mirror_results(dir, Some(&parent)) {
+        MirrorOutcome::Spooled { .. } | MirrorOutcome::Failed { .. } => {
+            down.store(true, Ordering::Relaxed)
+        }
+        MirrorOutcome::Off | MirrorOutcome::Logged { .. } => {}
+    }
+}
+
+/// A hash of the plan's runs (ids and overrides), so MLflow keys of two different sweeps of
+/// one name differ. `DefaultHasher::new()` is SipHash with fixed keys: the same for the same
+/// binary on every machine (the shards of one sweep run one image).
+fn plan_hash(plan: &SweepPlan) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    plan.name.hash(&mut h);
+    for r in &plan.runs {
+        r.id.hash(&mut h);
+        r.overrides.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Runs plan run `i` into `runs/<id>.partial/` (mirrored to MLflow if configured), then
+/// renames it to `runs/<id>/`.
+fn run_one(plan: &SweepPlan, i: usize, runs_dir: &Path, mlflow_down: &AtomicBool) -> Result<()> {
     let run = &plan.runs[i];
     let cfg = &plan.configs[i];
     let traffic = crate::runner::traffic(cfg, &plan.base)?;
@@ -274,6 +339,9 @@ fn run_one(plan: &SweepPlan, i: usize, runs_dir: &Path) -> Result<()> {
             .with_context(|| format!("cannot remove {}", partial.display()))?;
     }
     crate::cmd_run::write_results(&partial, cfg, &plan.base, &output, &[])?;
+    // The MLflow mirror goes before the run is marked done: a sweep killed in between redoes
+    // the run and logs it again under the same keys, which MLflow then skips.
+    mirror(plan, run, &partial, mlflow_down);
     let marker = RunMarker {
         sweep: plan.name.clone(),
         run: run.clone(),
