@@ -276,7 +276,8 @@ fn is_done(plan: &SweepPlan, runs_dir: &Path, run: &PlannedRun) -> Result<bool> 
 /// straight to their spool without waiting on retries. Never fails: results are on disk.
 fn mirror(plan: &SweepPlan, run: &PlannedRun, dir: &Path, down: &AtomicBool) {
     use crate::tracking::{MirrorOutcome, ParentRun, Tracker};
-    if std::env::var(crate::tracking::TRACKING_URI_ENV).map_or(true, |u| u.trim().is_empty()) {
+    let uri = std::env::var(crate::tracking::TRACKING_URI_ENV).unwrap_or_default();
+    if uri.trim().is_empty() {
         return;
     }
     let point = plan.points.iter().find(|p| p.id == run.point);
@@ -304,11 +305,12 @@ fn mirror(plan: &SweepPlan, run: &PlannedRun, dir: &Path, down: &AtomicBool) {
         }
         return;
     }
-    match crate::tracking::mirror_results(dir, Some(&parent)) {
-        MirrorOutcome::Spooled { .. } | MirrorOutcome::Failed { .. } => {
-            down.store(true, Ordering::Relaxed)
-        }
-        MirrorOutcome::Off | MirrorOutcome::Logged { .. } => {}
+    let outcome = crate::tracking::mirror_results(dir, Some(&parent));
+    if matches!(
+        outcome,
+        MirrorOutcome::Spooled { .. } | MirrorOutcome::Failed { .. }
+    ) {
+        down.store(true, Ordering::Relaxed);
     }
 }
 
