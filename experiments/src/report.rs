@@ -128,13 +128,7 @@ pub fn summarize_with_tests(
     let agents = by_agent
         .iter()
         .map(|(name, recs)| {
-            let metrics = METRIC_NAMES
-                .iter()
-                .map(|m| {
-                    let xs: Vec<f64> = recs.iter().filter_map(|r| r.metrics.get(m)).collect();
-                    (m.to_string(), Summary::from_samples(&xs))
-                })
-                .collect();
+            let metrics = metric_summaries(recs);
             let kind = recs[0].kind.clone();
             (
                 name.to_string(),
@@ -184,6 +178,18 @@ pub fn summarize_with_tests(
         comparisons,
         bounds: None,
     }
+}
+
+/// Every metric of [`METRIC_NAMES`] summarised over `recs` (one agent's episodes; NaN values
+/// skipped), keyed by metric name.
+pub(crate) fn metric_summaries(recs: &[&EpisodeRecord]) -> BTreeMap<String, Summary> {
+    METRIC_NAMES
+        .iter()
+        .map(|m| {
+            let xs: Vec<f64> = recs.iter().filter_map(|r| r.metrics.get(m)).collect();
+            (m.to_string(), Summary::from_samples(&xs))
+        })
+        .collect()
 }
 
 /// Fills `p_value_holm` of every comparison: one Holm-Bonferroni family per (metric, test),

@@ -237,13 +237,7 @@ pub fn summarize(dir: &Path, plan: &SweepPlan) -> Result<SweepSummary> {
             .overrides;
         for (index, spec) in cfg.agents.iter().enumerate() {
             let recs: Vec<_> = records.iter().filter(|r| r.agent == spec.name).collect();
-            let metrics = METRIC_NAMES
-                .iter()
-                .map(|m| {
-                    let xs: Vec<f64> = recs.iter().filter_map(|r| r.metrics.get(m)).collect();
-                    (m.to_string(), Summary::from_samples(&xs))
-                })
-                .collect();
+            let metrics = crate::report::metric_summaries(&recs);
             entries.push(SweepEntry {
                 run: run.id.clone(),
                 point: run.point.clone(),
