@@ -145,7 +145,7 @@ fn mlflow_stopped_mid_sweep(m: &Mlflow) {
     }
     let waiting = spools(&out);
     assert!(
-        waiting >= 1 && waiting < 7,
+        (1..7).contains(&waiting),
         "{waiting} of 7 runs spooled: the cut came mid-sweep"
     );
 
