@@ -225,6 +225,8 @@ fn mlflow_stopped_mid_sweep(m: &Mlflow) {
 }
 
 #[test]
+#[ignore = "written but never run: the session's disk filled before the test build linked; \
+            run with `cargo test -p experiments --test mlflow_sweep -- --ignored`, then un-ignore"]
 fn mlflow_stopped_mid_sweep_loses_nothing_and_syncs_later() {
     let server =
         MlflowServer::start().unwrap_or_else(|e| panic!("MLflow server did not start: {e}"));
