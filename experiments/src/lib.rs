@@ -7,6 +7,8 @@
 //! - [`runner`] — training on the training window, evaluation over seeds (rayon).
 //! - [`cmd_run`] — `nimbusguard run`, writing every output file.
 //! - [`records`] — rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
+//! - [`tables`] — the same rows as polars DataFrames and Parquet files.
+//! - [`result_dir`] — a result folder's tables, from Parquet or (older runs) CSV.
 //! - [`stats`] — means, 95% confidence intervals and paired tests (statrs).
 //! - [`report`] — `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
 //! - [`bounds`] — regret against the clairvoyant oracle, share of the HPA-to-oracle gap closed.
@@ -43,5 +45,7 @@ pub mod forecast_plot;
 pub mod plots;
 pub mod records;
 pub mod report;
+pub mod result_dir;
 pub mod runner;
 pub mod stats;
+pub mod tables;
