@@ -15,6 +15,7 @@
 //! - [`plots`] — PNG plots (plotters).
 //! - [`cost_slo_plot`] — `plots/cost_slo.png`: each agent's cost and SLO beside the oracle bounds.
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
+//! - [`cmd_report`] — `nimbusguard report DIR...`: comparison tables and a plot across result folders.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
 //! - [`anomaly_config`] — the anomaly config (TOML, `deny_unknown_fields`): traces, detectors.
@@ -37,6 +38,7 @@ pub mod bounds;
 pub mod cmd_anomaly;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
+pub mod cmd_report;
 pub mod cmd_run;
 pub mod config;
 pub mod cost_slo_plot;
