@@ -52,7 +52,8 @@ pub fn execute(
 }
 
 /// Writes every output of `output` (a run of `cfg`, loaded from `config`) under `dir`: the
-/// resolved config, `episodes.csv`, `timeseries.csv`, `training.csv`, `summary.json`,
+/// resolved config, `episodes.csv`, `timeseries.csv`, `training.csv` (and the same tables as
+/// `.parquet`, [`crate::tables`]), `summary.json`,
 /// `summary.md` (with `extra_notes` after the run's own notes), trained policies and, if
 /// `output.plots`, the plots. Outputs of an earlier run in `dir` are replaced; nothing else
 /// there is touched. Results are written before the plots, so a plot that fails loses nothing.
@@ -81,6 +82,7 @@ pub fn write_results(
     write_episodes_csv(dir.join("episodes.csv"), &output.episodes)?;
     write_timeseries_csv(dir.join("timeseries.csv"), &output.timeseries)?;
     write_training_csv(dir.join("training.csv"), &output.training)?;
+    crate::tables::write_tables(dir, &output.episodes, &output.timeseries, &output.training)?;
     let trace = cfg.workload.trace.as_ref().map_or_else(
         || "<pattern>".to_string(),
         |t| {
@@ -166,11 +168,14 @@ pub fn write_results(
 
 /// The files a run writes at the top of its folder, and the plots it draws; only these (and
 /// `policies/*.json`, `policies/*.dqn/`) are removed from a reused output folder.
-const OUTPUTS: [&str; 10] = [
+const OUTPUTS: [&str; 13] = [
     "config.toml",
     "episodes.csv",
     "timeseries.csv",
     "training.csv",
+    "episodes.parquet",
+    "timeseries.parquet",
+    "training.parquet",
     "summary.json",
     "summary.md",
     "plots/load_and_replicas.png",

@@ -13,15 +13,27 @@ use crate::report::SummaryJson;
 /// Where an SLO-violation time of 0% is drawn on the log axis, %.
 const SLO_FLOOR_PCT: f64 = 0.01;
 
-/// One point of the plot: agent, kind, (mean, CI low, CI high) of pod-hours and of SLO %.
+/// One point as the drawing code reads it: label, kind, pod-hours and SLO % (mean, low, high).
 type Point<'a> = (&'a str, &'a str, [f64; 3], [f64; 3]);
 
-/// Draws the cost-SLO plot of `s` into the PNG at `path` (1200 x 700 pixels): x = pod-hours,
-/// y = SLO-violation time in %, one labelled point per agent (`oracle` agents as black
-/// triangles). Errors if no agent has both figures.
-pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<()> {
-    let points: Vec<Point<'_>> = s
-        .agents
+/// One point of a cost-SLO plot: its label, the agent's kind (`oracle` is drawn as a black
+/// triangle), and (mean, 95% CI low, 95% CI high) of pod-hours and of SLO-violation time in %.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostSloPoint {
+    /// Text drawn beside the point (the agent's name, or `folder/agent` in a report).
+    pub label: String,
+    /// Agent kind.
+    pub kind: String,
+    /// Pod-hours: mean, CI low, CI high (a non-finite CI end replaced by the mean).
+    pub cost: [f64; 3],
+    /// SLO-violation time in %: mean, CI low, CI high (non-finite CI ends as for `cost`).
+    pub slo: [f64; 3],
+}
+
+/// The points of `s`: every agent with both pod-hours and SLO figures, labelled
+/// `label_prefix` followed by its name.
+pub fn summary_points(s: &SummaryJson, label_prefix: &str) -> Vec<CostSloPoint> {
+    s.agents
         .iter()
         .filter_map(|(name, a)| {
             let c = a.metrics.get("pod_hours").filter(|m| m.n > 0)?;
@@ -39,18 +51,54 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
                 };
                 [m.mean, lo, hi]
             };
-            Some((name.as_str(), a.kind.as_str(), ci(c), ci(v)))
+            Some(CostSloPoint {
+                label: format!("{label_prefix}{name}"),
+                kind: a.kind.clone(),
+                cost: ci(c),
+                slo: ci(v),
+            })
         })
-        .collect();
+        .collect()
+}
+
+/// Draws the cost-SLO plot of `s` into the PNG at `path` (1200 x 700 pixels): x = pod-hours,
+/// y = SLO-violation time in %, one labelled point per agent (`oracle` agents as black
+/// triangles). Errors if no agent has both figures.
+pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<()> {
+    let caption = format!("Cost and SLO per agent ({}, {} seeds)", s.trace, s.seeds);
+    plot_cost_slo_points(path, &caption, &summary_points(s, ""))
+}
+
+/// Draws `points` with the title `caption` into the PNG at `path`, as [`plot_cost_slo`] does.
+///
+/// # Errors
+/// `points` is empty; the file cannot be written.
+pub fn plot_cost_slo_points(
+    path: impl AsRef<Path>,
+    caption: &str,
+    points: &[CostSloPoint],
+) -> anyhow::Result<()> {
     if points.is_empty() {
         bail!("no agent has pod-hours and SLO figures to plot");
     }
+    // Tuples, as the drawing code below reads them.
+    let points: Vec<Point<'_>> = points
+        .iter()
+        .map(|p| (p.label.as_str(), p.kind.as_str(), p.cost, p.slo))
+        .collect();
     // Pod-hours are non-negative; a t-interval can reach below 0, the axis does not.
-    let x = value_range(
+    let mut x = value_range(
         points.iter().flat_map(|p| [p.2[1].max(0.0), p.2[2]]),
         0.08,
         true,
     );
+    // Room on the right for the labels (see their placement below): a label of n characters
+    // right of a point at c needs a plot width of (c - start) / (1 - 0.01 - 0.0068 n).
+    let need = points
+        .iter()
+        .map(|p| (p.2[0] - x.start) / (0.99 - 0.0068 * p.0.len() as f64).max(0.5))
+        .fold(x.end - x.start, f64::max);
+    x.end = x.start + need;
     // SLO time spans 0 to tens of %: a log axis from FLOOR (where 0 is drawn) keeps the many
     // agents near 0 apart.
     let floor_y = |v: f64| v.max(SLO_FLOOR_PCT);
@@ -85,10 +133,7 @@ pub fn plot_cost_slo(path: impl AsRef<Path>, s: &SummaryJson) -> anyhow::Result<
     let y = SLO_FLOOR_PCT * 0.7..top.max(10f64.powf(top_label)) * 1.3;
     render(path.as_ref(), 700, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("Cost and SLO per agent ({}, {} seeds)", s.trace, s.seeds),
-                (FONT, 24),
-            )
+            .caption(caption, (FONT, 24))
             .margin(14)
             .x_label_area_size(50)
             .y_label_area_size(80)

@@ -7,6 +7,8 @@
 //! - [`runner`] — training on the training window, evaluation over seeds (rayon).
 //! - [`cmd_run`] — `nimbusguard run`, writing every output file.
 //! - [`records`] — rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
+//! - [`tables`] — the same rows as polars DataFrames and Parquet files.
+//! - [`result_dir`] — a result folder's tables, from Parquet or (older runs) CSV.
 //! - [`stats`] — means, 95% confidence intervals and paired tests (statrs).
 //! - [`ab`] — A/B statistics: bootstrap CIs, effect sizes, Holm-Bonferroni correction.
 //! - [`report`] — `summary.json` (`nimbusguard.summary/v1`) and `summary.md`.
@@ -20,6 +22,7 @@
 //! - [`tracking`] — the MLflow mirror (REST client, spool, `Tracker` trait) of every run.
 //! - [`cmd_mlflow`] — `nimbusguard mlflow sync DIR`: uploads spooled runs.
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
+//! - [`cmd_report`] — `nimbusguard report DIR...`: comparison tables and a plot across result folders.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
 //! - [`anomaly_config`] — the anomaly config (TOML, `deny_unknown_fields`): traces, detectors.
@@ -46,6 +49,7 @@ pub mod cmd_anomaly;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_mlflow;
+pub mod cmd_report;
 pub mod cmd_run;
 pub mod cmd_sweep;
 pub mod config;
@@ -56,8 +60,10 @@ pub mod pareto_plot;
 pub mod plots;
 pub mod records;
 pub mod report;
+pub mod result_dir;
 pub mod runner;
 pub mod stats;
 pub mod sweep_config;
 pub mod sweep_summary;
+pub mod tables;
 pub mod tracking;

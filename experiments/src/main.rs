@@ -62,6 +62,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Compare any set of result folders: tables (Markdown, Parquet, CSV) and a cost-SLO plot.
+    Report {
+        /// Result folders written by `nimbusguard run` (Parquet tables, or CSVs of older runs).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Output folder (default `results/report`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compare every agent against this one in each folder (default: each folder's own
+        /// `evaluation.baseline`).
+        #[arg(long, value_name = "AGENT")]
+        baseline: Option<String>,
+    },
     /// Run a sweep: a base config x axes (grid, random, points) x traces, one run per thread,
     /// resumable; `--shard I/N` runs a deterministic share, `--merge` combines shards.
     Sweep {
@@ -166,6 +179,15 @@ fn main() -> ExitCode {
                     println!("Results written to {}", dir.display());
                 })
         }
+        Command::Report {
+            dirs,
+            out,
+            baseline,
+        } => experiments::cmd_report::execute(&dirs, out.as_deref(), baseline.as_deref()).map(
+            |dir| {
+                println!("Report written to {}", dir.join("report.md").display());
+            },
+        ),
         Command::Sweep {
             sweep,
             shard,

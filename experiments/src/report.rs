@@ -319,7 +319,7 @@ fn decimals(mean: f64, hw: f64) -> usize {
 }
 
 /// `mean ± half-width` of `s` times `scale`, or `n/a` when there are no samples.
-fn fmt_summary(s: Option<&Summary>, scale: f64) -> String {
+pub(crate) fn fmt_summary(s: Option<&Summary>, scale: f64) -> String {
     match s {
         Some(s) if s.n > 0 => {
             let (m, hw) = (s.mean * scale, s.half_width() * scale);
@@ -478,6 +478,25 @@ fn verdict<'a>(
     };
     let _ = write!(line, ": {tag}.");
     line
+}
+
+/// The cell of `summary.md`'s comparison table for `agent` against `s`'s baseline on `metric`
+/// (paired t-test; relative change in %, or percentage points for SLO violation and drops),
+/// `n/a` when there is none or `metric` is not a column of `summary.md`; for the report's tables
+/// ([`crate::cmd_report`]).
+pub(crate) fn comparison_cell(s: &SummaryJson, agent: &str, metric: &str) -> String {
+    let Some(col) = MAIN_COLUMNS.iter().find(|c| c.metric == metric) else {
+        return "n/a".to_string();
+    };
+    let Some(c) = s
+        .comparisons
+        .iter()
+        .find(|c| c.agent == agent && c.metric == metric && c.test == PairedTest::PairedT)
+    else {
+        return "n/a".to_string();
+    };
+    let summary = |a: &str| s.agents.get(a).and_then(|x| x.metrics.get(metric));
+    fmt_comparison_cell(Some(c), col, summary(agent), summary(&c.baseline))
 }
 
 /// Renders `s` as Markdown for a person: a table of every agent's metrics (mean ± 95% CI
