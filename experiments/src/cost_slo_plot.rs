@@ -2,6 +2,7 @@
 //! 95% confidence intervals as error bars, so each agent's place between the clairvoyant oracle
 //! (drawn as black triangles, the bounds) and the HPA shows at a glance.
 
+use std::ops::Range;
 use std::path::Path;
 
 use anyhow::bail;
@@ -10,8 +11,49 @@ use plotters::prelude::*;
 use crate::plots::{color, fmt_tick, plot_err, render, value_range, FONT};
 use crate::report::SummaryJson;
 
-/// Where an SLO-violation time of 0% is drawn on the log axis, %.
-const SLO_FLOOR_PCT: f64 = 0.01;
+/// Where an SLO-violation time of 0% is drawn on the log axis, % (here and in a sweep's
+/// Pareto plots).
+pub(crate) const SLO_FLOOR_PCT: f64 = 0.01;
+
+/// A chart of pod-hours (x, linear) against SLO-violation time in % (y, log axis).
+pub(crate) type CostSloChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>,
+>;
+
+/// The chart every cost/SLO plot draws on: titled `caption` (`caption_px` pixels high),
+/// pod-hours over `x` across and SLO-violation time in % over `y` on a log axis, the mesh
+/// drawn with the axis names `x_desc` and `y_desc`.
+///
+/// # Errors
+/// plotters' error, as [`plot_err`].
+pub(crate) fn cost_slo_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    caption_px: u32,
+    (x, y): (Range<f64>, Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+) -> anyhow::Result<CostSloChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FONT, caption_px))
+        .margin(14)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x, y.log_scale())
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| fmt_tick(*v))
+        .y_label_formatter(&|v| fmt_log_tick(*v))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
 
 /// One point as the drawing code reads it: label, kind, pod-hours and SLO % (mean, low, high).
 type Point<'a> = (&'a str, &'a str, [f64; 3], [f64; 3]);
@@ -132,23 +174,16 @@ pub fn plot_cost_slo_points(
     let top_label = placed.iter().map(|p| p.1 + line).fold(f64::MIN, f64::max);
     let y = SLO_FLOOR_PCT * 0.7..top.max(10f64.powf(top_label)) * 1.3;
     render(path.as_ref(), 700, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(caption, (FONT, 24))
-            .margin(14)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x.clone(), y.clone().log_scale())
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("pod-hours (mean, 95% CI)")
-            .y_desc("SLO violation time %, log scale (mean, 95% CI; below 0.01 drawn at 0.01)")
-            .x_label_formatter(&|v| fmt_tick(*v))
-            .y_label_formatter(&|v| fmt_log_tick(*v))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = cost_slo_chart(
+            root,
+            caption,
+            24,
+            (x.clone(), y.clone()),
+            (
+                "pod-hours (mean, 95% CI)",
+                "SLO violation time %, log scale (mean, 95% CI; below 0.01 drawn at 0.01)",
+            ),
+        )?;
         for (i, (name, kind, c, v)) in points.iter().enumerate() {
             let col = if *kind == "oracle" { BLACK } else { color(i) };
             let style = ShapeStyle::from(&col).stroke_width(2);

@@ -8,12 +8,27 @@ use std::path::Path;
 use anyhow::bail;
 use plotters::prelude::*;
 
-use crate::cost_slo_plot::fmt_log_tick;
-use crate::plots::{color, draw_legend, fmt_tick, plot_err, render, value_range, FONT};
+use crate::cost_slo_plot::{cost_slo_chart, CostSloChart, SLO_FLOOR_PCT};
+use crate::plots::{color, draw_legend, plot_err, render, value_range, FONT};
 use crate::sweep_summary::SweepSummary;
 
-/// Where an SLO-violation time of 0% is drawn on the log axis, % (as in `cost_slo.png`).
-const SLO_FLOOR_PCT: f64 = 0.01;
+/// Draws `text` in `col` just right of and above the point `at` (`x_span`: the x axis' width).
+fn draw_label(
+    chart: &mut CostSloChart<'_, '_>,
+    text: &str,
+    at: (f64, f64),
+    x_span: f64,
+    col: RGBColor,
+) -> anyhow::Result<()> {
+    chart
+        .draw_series([Text::new(
+            text.to_string(),
+            (at.0 + x_span * 0.01, at.1 * 1.15),
+            (FONT, 15).into_font().color(&col),
+        )])
+        .map_err(plot_err)?;
+    Ok(())
+}
 
 /// Draws the Pareto plot of `trace` in `s` into the PNG at `path` (1200 x 700 pixels): x =
 /// pod-hours, y = SLO-violation time in % on a log axis (0 drawn at 0.01).
@@ -52,29 +67,20 @@ pub fn plot_pareto(path: impl AsRef<Path>, s: &SweepSummary, trace: &str) -> any
     let y = SLO_FLOOR_PCT * 0.7..top * 2.0;
     let fronts = s.pareto.get(trace);
     render(path.as_ref(), 700, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!(
-                    "Cost/SLO Pareto fronts per family: sweep {} on {trace}",
-                    s.sweep
-                ),
-                (FONT, 22),
-            )
-            .margin(14)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x.clone(), y.clone().log_scale())
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("pod-hours (mean over seeds)")
-            .y_desc("SLO violation time %, log scale (below 0.01 drawn at 0.01)")
-            .x_label_formatter(&|v| fmt_tick(*v))
-            .y_label_formatter(&|v| fmt_log_tick(*v))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(plot_err)?;
+        let caption = format!(
+            "Cost/SLO Pareto fronts per family: sweep {} on {trace}",
+            s.sweep
+        );
+        let mut chart = cost_slo_chart(
+            root,
+            &caption,
+            22,
+            (x.clone(), y.clone()),
+            (
+                "pod-hours (mean over seeds)",
+                "SLO violation time %, log scale (below 0.01 drawn at 0.01)",
+            ),
+        )?;
         let families: Vec<&str> = {
             let mut f: Vec<&str> = entries
                 .iter()
@@ -114,17 +120,13 @@ pub fn plot_pareto(path: impl AsRef<Path>, s: &SweepSummary, trace: &str) -> any
                 .draw_series(front.iter().map(|&p| Circle::new(p, 4, col.filled())))
                 .map_err(plot_err)?;
         }
+        let x_span = x.end - x.start;
         for e in entries.iter().filter(|e| e.0 == "oracle") {
+            let at = (e.3, floor(e.4));
             chart
-                .draw_series([TriangleMarker::new((e.3, floor(e.4)), 9, BLACK.filled())])
+                .draw_series([TriangleMarker::new(at, 9, BLACK.filled())])
                 .map_err(plot_err)?;
-            chart
-                .draw_series([Text::new(
-                    e.1.to_string(),
-                    (e.3 + (x.end - x.start) * 0.01, floor(e.4) * 1.15),
-                    (FONT, 15).into_font().color(&BLACK),
-                )])
-                .map_err(plot_err)?;
+            draw_label(&mut chart, e.1, at, x_span, BLACK)?;
         }
         for (j, e) in entries.iter().filter(|e| e.2).enumerate() {
             let col = color(families.len() + j);
@@ -132,13 +134,7 @@ pub fn plot_pareto(path: impl AsRef<Path>, s: &SweepSummary, trace: &str) -> any
             chart
                 .draw_series([Cross::new(at, 8, col.stroke_width(3))])
                 .map_err(plot_err)?;
-            chart
-                .draw_series([Text::new(
-                    e.1.to_string(),
-                    (e.3 + (x.end - x.start) * 0.01, floor(e.4) * 1.15),
-                    (FONT, 15).into_font().color(&col),
-                )])
-                .map_err(plot_err)?;
+            draw_label(&mut chart, e.1, at, x_span, col)?;
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     })

@@ -189,8 +189,7 @@ pub(crate) fn render(
     go().with_context(|| format!("while plotting {}", path.display()))
 }
 
-/// Converts a plotters error (not always `Send + Sync`) into an anyhow error.
-/// A plotters error as an `anyhow::Error`.
+/// A plotters error (not always `Send + Sync`) as an `anyhow::Error`.
 pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("plotters: {e}")
 }
