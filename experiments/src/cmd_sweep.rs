@@ -275,11 +275,7 @@ fn is_done(plan: &SweepPlan, runs_dir: &Path, run: &PlannedRun) -> Result<bool> 
 /// params the point's overrides). Once MLflow has failed in this sweep (`down`), later runs go
 /// straight to their spool without waiting on retries. Never fails: results are on disk.
 fn mirror(plan: &SweepPlan, run: &PlannedRun, dir: &Path, down: &AtomicBool) {
-    use crate::tracking::{MirrorOutcome, ParentRun, Tracker};
-    let uri = std::env::var(crate::tracking::TRACKING_URI_ENV).unwrap_or_default();
-    if uri.trim().is_empty() {
-        return;
-    }
+    use crate::tracking::{MirrorOutcome, ParentRun};
     let point = plan.points.iter().find(|p| p.id == run.point);
     let mut tags = std::collections::BTreeMap::new();
     tags.insert("nimbusguard.sweep".to_string(), plan.name.clone());
@@ -293,16 +289,7 @@ fn mirror(plan: &SweepPlan, run: &PlannedRun, dir: &Path, down: &AtomicBool) {
         parent_key: None,
     };
     if down.load(Ordering::Relaxed) {
-        let spool = dir.join(crate::tracking::SPOOL_DIR);
-        let logged = crate::tracking::from_results::build_runs(dir, Some(&parent))
-            .and_then(|runs| crate::tracking::FileTracker::new(&spool).log(&runs));
-        if let Err(e) = logged {
-            tracing::warn!("MLflow runs of {} not spooled: {e:#}", run.id);
-            eprintln!(
-                "warning: MLflow runs of {} neither logged nor spooled: {e:#}",
-                run.id
-            );
-        }
+        crate::tracking::spool_results(dir, Some(&parent));
         return;
     }
     let outcome = crate::tracking::mirror_results(dir, Some(&parent));

@@ -4,7 +4,8 @@
 //! - a parent run (the experiment run, or the sweep point given as [`ParentRun`]): params from
 //!   the whole `config.toml` (agents by name: `agents.dqn.dqn.total_steps`), the mean of every
 //!   summary metric per agent (`hpa/pod_hours`), and the artifacts `config.toml`,
-//!   `summary.json`, `summary.md`, `episodes.csv`, `training.csv`, `timeseries.csv`, `plots/`;
+//!   `summary.json`, `summary.md`, `episodes.csv`, `training.csv`, `timeseries.csv`, the same
+//!   tables as `.parquet` (where the run wrote them), `plots/`;
 //! - one child run per agent x seed (a row of `episodes.csv`): tags `agent`, `agent_kind`,
 //!   `seed`, `env_id`, `trace`; params from `config.toml` without the agent list plus the
 //!   agent's own section as `agent.*`; the episode metrics ([`METRIC_NAMES`] and the counts)
@@ -171,6 +172,9 @@ pub fn build_runs(dir: &Path, parent: Option<&ParentRun>) -> Result<Vec<RunLog>>
         "episodes.csv",
         "training.csv",
         "timeseries.csv",
+        "episodes.parquet",
+        "training.parquet",
+        "timeseries.parquet",
     ] {
         add_file(&mut top, dir, f);
     }

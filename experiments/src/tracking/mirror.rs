@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use super::from_results::{build_runs, ParentRun};
 use super::run_log::RunLog;
 use super::spool::FileTracker;
@@ -43,15 +45,39 @@ pub enum MirrorOutcome {
 /// ([`log_or_spool`], spool `dir/mlflow-spool/`). Failures are logged as warnings, with one
 /// line on stderr naming the spool and the sync command; they never fail the caller.
 pub fn mirror_results(dir: &Path, parent: Option<&ParentRun>) -> MirrorOutcome {
+    mirror(dir, parent, true)
+}
+
+/// As [`mirror_results`], but writes the runs straight to `dir/mlflow-spool/` without
+/// contacting the server: a sweep does this once MLflow has failed in it, so later runs do not
+/// each wait on retries. Silent on success ([`MirrorOutcome::Spooled`]); [`MirrorOutcome::Off`]
+/// when `MLFLOW_TRACKING_URI` is unset.
+pub fn spool_results(dir: &Path, parent: Option<&ParentRun>) -> MirrorOutcome {
+    mirror(dir, parent, false)
+}
+
+fn mirror(dir: &Path, parent: Option<&ParentRun>, try_server: bool) -> MirrorOutcome {
     if tracking_uri().is_none() {
         return MirrorOutcome::Off;
     }
-    match build_runs(dir, parent) {
-        Ok(runs) => log_or_spool(&runs, &dir.join(SPOOL_DIR)),
+    let spool = dir.join(SPOOL_DIR);
+    let built = build_runs(dir, parent)
+        .with_context(|| format!("cannot read the results in {}", dir.display()));
+    let spooled = match built {
+        Ok(runs) if try_server => return log_or_spool(&runs, &spool),
+        Ok(runs) => FileTracker::new(&spool).log(&runs).map(|_| runs.len()),
+        Err(e) => Err(e),
+    };
+    match spooled {
+        Ok(runs) => MirrorOutcome::Spooled {
+            runs,
+            spool,
+            reason: "MLflow failed earlier in this process".into(),
+        },
         Err(e) => {
-            let reason = format!("cannot read the results in {}: {e:#}", dir.display());
+            let reason = format!("{e:#}");
             tracing::warn!("MLflow mirror skipped: {reason}");
-            eprintln!("warning: MLflow: runs not logged: {reason}");
+            eprintln!("warning: MLflow: runs neither logged nor spooled: {reason}");
             MirrorOutcome::Failed { reason }
         }
     }

@@ -6,7 +6,7 @@
 //! Modules, one job each:
 //! - [`run_log`] — [`RunLog`]: one MLflow run as plain data (tags, params, metrics, artifacts,
 //!   model registrations); dotted param names from a config ([`run_log::flatten_toml`]).
-//! - [`mirror`] — [`mirror_results`]: logs a result folder's runs, or spools them.
+//! - [`mirror`] — [`mirror_results`]: logs a result folder's runs, or spools them ([`spool_results`]: spools only).
 //! - [`from_results`] — [`from_results::build_runs`]: the runs of a result folder (what is
 //!   logged where), nested under a [`ParentRun`].
 //! - [`client`] — the REST client: timeouts, bounded retries with backoff, MLflow's errors.
@@ -31,7 +31,7 @@ pub mod run_log;
 pub mod spool;
 
 pub use from_results::ParentRun;
-pub use mirror::{mirror_results, MirrorOutcome};
+pub use mirror::{mirror_results, spool_results, MirrorOutcome};
 pub use mlflow::MlflowTracker;
 pub use run_log::RunLog;
 pub use spool::FileTracker;
