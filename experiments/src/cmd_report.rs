@@ -30,7 +30,7 @@ use crate::tables::write_parquet;
 pub const DEFAULT_OUT: &str = "results/report";
 
 /// Columns of `report.parquet` and `report.csv`, in order (see [`ReportRow`]).
-pub const REPORT_COLUMNS: [&str; 13] = [
+pub const REPORT_COLUMNS: [&str; 18] = [
     "folder",
     "experiment",
     "agent",
@@ -44,6 +44,11 @@ pub const REPORT_COLUMNS: [&str; 13] = [
     "n",
     "p_value",
     "test",
+    "bootstrap_ci95_low",
+    "bootstrap_ci95_high",
+    "effect_size_dz",
+    "wilcoxon_p_value",
+    "p_value_holm",
 ];
 
 /// `statistic` of a row holding a metric's mean over seeds.
@@ -82,6 +87,18 @@ pub struct ReportRow {
     pub p_value: Option<f64>,
     /// `paired-t` on [`STAT_CHANGE`] rows; `None` otherwise.
     pub test: Option<String>,
+    /// [`STAT_CHANGE`] rows: lower end of the 95% percentile-bootstrap interval of `mean`, in %
+    /// ([`crate::ab::bootstrap_relative_ci95`]); `None` otherwise or when undefined.
+    pub bootstrap_ci95_low: Option<f64>,
+    /// Upper end of the bootstrap interval; `None` when the lower end is.
+    pub bootstrap_ci95_high: Option<f64>,
+    /// [`STAT_CHANGE`] rows: Cohen's d_z of the paired differences (dimensionless).
+    pub effect_size_dz: Option<f64>,
+    /// [`STAT_CHANGE`] rows: two-sided Wilcoxon signed-rank p-value of the paired differences.
+    pub wilcoxon_p_value: Option<f64>,
+    /// [`STAT_CHANGE`] rows: `p_value` after the Holm-Bonferroni correction over the folder's
+    /// comparisons of the same metric (every agent against the baseline).
+    pub p_value_holm: Option<f64>,
 }
 
 /// One result folder, loaded and summarised.
@@ -226,6 +243,11 @@ pub fn report_rows(folders: &[ResultFolder]) -> Vec<ReportRow> {
                     n: 0,
                     p_value: None,
                     test: None,
+                    bootstrap_ci95_low: None,
+                    bootstrap_ci95_high: None,
+                    effect_size_dz: None,
+                    wilcoxon_p_value: None,
+                    p_value_holm: None,
                 };
                 if let Some(m) = a.metrics.get(metric) {
                     rows.push(ReportRow {
@@ -250,6 +272,11 @@ pub fn report_rows(folders: &[ResultFolder]) -> Vec<ReportRow> {
                         n: pair_count(&f.episodes, agent, &c.baseline, metric),
                         p_value: c.p_value,
                         test: Some(c.test.as_str().to_string()),
+                        bootstrap_ci95_low: c.bootstrap_ci95_low,
+                        bootstrap_ci95_high: c.bootstrap_ci95_high,
+                        effect_size_dz: c.effect_size_dz,
+                        wilcoxon_p_value: c.wilcoxon_p_value,
+                        p_value_holm: c.p_value_holm,
                         ..row(STAT_CHANGE)
                     });
                 }
@@ -260,7 +287,7 @@ pub fn report_rows(folders: &[ResultFolder]) -> Vec<ReportRow> {
 }
 
 /// `rows` as a DataFrame with the columns [`REPORT_COLUMNS`]: strings String (`baseline` and
-/// `test` nullable), `mean`, `ci95_low`, `ci95_high`, `p_value` nullable Float64, `n` UInt64.
+/// `test` nullable), `n` UInt64, every other column nullable Float64.
 ///
 /// # Errors
 /// Never in practice; polars' error otherwise.
@@ -289,6 +316,11 @@ pub fn report_frame(rows: &[ReportRow]) -> Result<polars::prelude::DataFrame> {
         Column::new("n".into(), rows.iter().map(|r| r.n).collect::<Vec<u64>>()),
         f("p_value", |r| r.p_value),
         o("test", |r| r.test.as_deref()),
+        f("bootstrap_ci95_low", |r| r.bootstrap_ci95_low),
+        f("bootstrap_ci95_high", |r| r.bootstrap_ci95_high),
+        f("effect_size_dz", |r| r.effect_size_dz),
+        f("wilcoxon_p_value", |r| r.wilcoxon_p_value),
+        f("p_value_holm", |r| r.p_value_holm),
     ];
     DataFrame::new(rows.len(), columns).context("cannot build the report table")
 }
