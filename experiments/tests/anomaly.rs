@@ -1,29 +1,12 @@
 //! `nimbusguard anomaly` end to end, and the NAB windows transcribed in
 //! `datasets/labels/nab_windows.json` checked against the raw NAB files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+
+use common::{nimbusguard, root, tmp};
 use experiments::cmd_anomaly::{probationary_points, NabLabels};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn nimbusguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nimbusguard"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the binary runs")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nimbusguard-anomaly-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Seconds since 1970-01-01 of a naive `YYYY-MM-DD HH:MM:SS[.ffffff]` timestamp (H. Hinnant's
 /// days-from-civil; NAB states no time zone, and only differences matter here).

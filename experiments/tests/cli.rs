@@ -1,32 +1,14 @@
 //! End-to-end tests of the `nimbusguard` binary: determinism across thread counts, output
 //! schema, `--set`, and clear errors (never a panic) on bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{nimbusguard, s, tmp};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn tiny() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny.toml")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nimbusguard-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn nimbusguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nimbusguard"))
-        .args(args)
-        .current_dir(root())
-        // A developer's own MLflow server must not receive the test runs.
-        .env_remove("MLFLOW_TRACKING_URI")
-        .output()
-        .expect("the binary runs")
 }
 
 fn run_ok(args: &[&str]) -> Output {
@@ -73,10 +55,6 @@ fn run_err(args: &[&str]) -> String {
         "no clear error for {args:?}:\n{err}"
     );
     err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

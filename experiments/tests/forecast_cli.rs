@@ -2,29 +2,10 @@
 //! a tiny LSTM, last-value's MAE against a hand computation, and clear errors (never a panic)
 //! for a missing trace, a zero horizon and a window longer than the trace.
 
+mod common;
+
+use common::{nimbusguard, s, tmp};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "nimbusguard-forecast-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn nimbusguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nimbusguard"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// 100 one-minute points of a saw-tooth with period 10 plus a slow ramp.
 fn values() -> Vec<f64> {

@@ -17,47 +17,26 @@
 //! The server process group is killed when the file's trials end (also after a panic), and a
 //! watchdog in its shell stops it if this process dies.
 
+mod common;
 mod mlflow_support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use common::{ok, root, tmp};
 use libtest_mimic::{Arguments, Failed, Trial};
-use mlflow_support::{closed_port, CutProxy, Mlflow, MlflowServer};
+use mlflow_support::{closed_port, metric, param, tag, CutProxy, Mlflow, MlflowServer};
 use serde_json::{json, Value};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nimbusguard-mlflow-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// `nimbusguard ARGS` with `MLFLOW_TRACKING_URI=uri` (unset if `None`).
+/// Runs `nimbusguard ARGS` in the repository root, with `MLFLOW_TRACKING_URI` = `uri` if given.
 fn nimbusguard(args: &[&str], uri: Option<&str>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nimbusguard"));
-    c.args(args)
-        .current_dir(root())
-        .env_remove("MLFLOW_TRACKING_URI");
+    let mut c = common::command(args);
     if let Some(u) = uri {
         c.env("MLFLOW_TRACKING_URI", u);
     }
     c.output().expect("the binary runs")
-}
-
-fn ok(out: Output, what: &str) -> (String, String) {
-    let (so, se) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{what} failed:\n{se}");
-    (so, se)
 }
 
 /// `run tiny.toml --out DIR` for experiment `name` (time series every 60 s, 2 seeds).
@@ -136,30 +115,6 @@ fn policies(dir: &Path) -> Vec<(String, String)> {
 
 fn close(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
-}
-
-fn tag<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
-    run["data"]["tags"]
-        .as_array()?
-        .iter()
-        .find(|t| t["key"] == key)?["value"]
-        .as_str()
-}
-
-fn param<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
-    run["data"]["params"]
-        .as_array()?
-        .iter()
-        .find(|t| t["key"] == key)?["value"]
-        .as_str()
-}
-
-fn metric(run: &Value, key: &str) -> Option<f64> {
-    run["data"]["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["key"] == key)?["value"]
-        .as_f64()
 }
 
 /// Checks the runs of experiment `name` in MLflow against the result folder `dir`: one

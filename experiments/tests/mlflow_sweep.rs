@@ -4,71 +4,25 @@
 //! sync` uploads them later: one finished parent run per sweep run (tagged with the sweep and
 //! point, the point's overrides as params) with one child per agent x seed, none twice.
 
-#[allow(dead_code)] // the support module serves tests/mlflow.rs too
+mod common;
 mod mlflow_support;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use mlflow_support::{CutProxy, Mlflow, MlflowServer};
+use common::{ok, tmp};
+use mlflow_support::{metric, param, tag, CutProxy, Mlflow, MlflowServer};
 use serde_json::Value;
 
 const SWEEP: &str = "experiments/tests/data/sweep.toml";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "nimbusguard-mlflow-sweep-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
+/// Runs `nimbusguard ARGS` in the repository root, with `MLFLOW_TRACKING_URI` = `uri` if given.
 fn nimbusguard(args: &[&str], uri: Option<&str>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nimbusguard"));
-    c.args(args)
-        .current_dir(root())
-        .env_remove("MLFLOW_TRACKING_URI");
+    let mut c = common::command(args);
     if let Some(u) = uri {
         c.env("MLFLOW_TRACKING_URI", u);
     }
     c.output().expect("the binary runs")
-}
-
-fn ok(out: Output, what: &str) -> (String, String) {
-    let (so, se) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "{what} failed:\n{so}\n{se}");
-    (so, se)
-}
-
-/// Every file under `dir` except the MLflow spools (relative path -> bytes).
-fn result_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.file_name().is_some_and(|n| n == "mlflow-spool") {
-                continue;
-            }
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 fn spools(dir: &Path) -> usize {
@@ -79,22 +33,6 @@ fn spools(dir: &Path) -> usize {
             std::fs::read_dir(e.path().join("mlflow-spool")).is_ok_and(|mut d| d.next().is_some())
         })
         .count()
-}
-
-fn tag<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
-    run["data"]["tags"]
-        .as_array()?
-        .iter()
-        .find(|t| t["key"] == key)?["value"]
-        .as_str()
-}
-
-fn metric(run: &Value, key: &str) -> Option<f64> {
-    run["data"]["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["key"] == key)?["value"]
-        .as_f64()
 }
 
 fn mlflow_stopped_mid_sweep(m: &Mlflow) {
@@ -138,7 +76,10 @@ fn mlflow_stopped_mid_sweep(m: &Mlflow) {
     );
     assert!(stderr.contains("nimbusguard mlflow sync"), "{stderr}");
     // Every local result is complete and the same as without MLflow.
-    let (a, b) = (result_files(&reference), result_files(&out));
+    let (a, b) = (
+        common::files(&reference, &["mlflow-spool"]),
+        common::files(&out, &["mlflow-spool"]),
+    );
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (k, v) in &a {
         assert!(v == &b[k], "{k} differs from the sweep without MLflow");
@@ -180,13 +121,8 @@ fn mlflow_stopped_mid_sweep(m: &Mlflow) {
             .find(|x| x["id"] == point)
             .unwrap();
         for (k, v) in planned["overrides"].as_object().unwrap() {
-            let got = p["data"]["params"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|x| x["key"] == k.as_str())
-                .map(|x| x["value"].as_str().unwrap().to_string());
-            assert_eq!(got.as_deref(), v.as_str(), "{run_id}: param {k}");
+            let got = param(p, k);
+            assert_eq!(got, v.as_str(), "{run_id}: param {k}");
         }
         // Its children's pod-hours are the run's episodes.csv values.
         let children: Vec<&Value> = runs
@@ -225,8 +161,6 @@ fn mlflow_stopped_mid_sweep(m: &Mlflow) {
 }
 
 #[test]
-#[ignore = "written but never run: the session's disk filled before the test build linked; \
-            run with `cargo test -p experiments --test mlflow_sweep -- --ignored`, then un-ignore"]
 fn mlflow_stopped_mid_sweep_loses_nothing_and_syncs_later() {
     let server =
         MlflowServer::start().unwrap_or_else(|e| panic!("MLflow server did not start: {e}"));

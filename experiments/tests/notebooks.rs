@@ -3,22 +3,14 @@
 //! reference results and against a fresh run, and must finish with its self-checks passing.
 //! They are stored without outputs.
 
+mod common;
+
+use common::{ok, root, tmp};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Seconds one cell may run before nbconvert gives up on it.
 const CELL_TIMEOUT_S: u32 = 600;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nimbusguard-nb-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn notebooks() -> Vec<PathBuf> {
     let mut nbs: Vec<PathBuf> = std::fs::read_dir(root().join("notebooks"))
@@ -31,28 +23,17 @@ fn notebooks() -> Vec<PathBuf> {
     nbs
 }
 
-/// The bin folder of the test Python environment (created on first use).
-fn python_bin() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env.sh");
-    let out = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} failed:\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(
-        stdout
-            .lines()
-            .last()
-            .expect("python-env.sh prints its bin folder")
-            .trim(),
-    )
+/// The environment variable naming the folder `nb` reads (unset: its reference folder).
+fn input_var(nb: &Path) -> &'static str {
+    if nb.ends_with("pareto_fronts.ipynb") {
+        "NIMBUSGUARD_SWEEP"
+    } else {
+        "NIMBUSGUARD_RESULTS"
+    }
 }
 
-/// Executes `nb` with `NIMBUSGUARD_RESULTS` = `results` (or unset); returns the executed
-/// notebook as JSON, or panics with nbconvert's output (the failing cell's traceback).
+/// Executes `nb` with its input variable ([`input_var`]) = `results` (or unset); returns the
+/// executed notebook as JSON, or panics with nbconvert's output (the failing cell's traceback).
 fn execute(bin: &Path, nb: &Path, results: Option<&Path>, out: &Path) -> serde_json::Value {
     let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
@@ -68,15 +49,17 @@ fn execute(bin: &Path, nb: &Path, results: Option<&Path>, out: &Path) -> serde_j
         .arg(nb)
         .env("PATH", path)
         .env_remove("NIMBUSGUARD_RESULTS")
+        .env_remove("NIMBUSGUARD_SWEEP")
         .current_dir(root());
     if let Some(r) = results {
-        cmd.env("NIMBUSGUARD_RESULTS", r);
+        cmd.env(input_var(nb), r);
     }
     let run = cmd.output().unwrap();
     assert!(
         run.status.success(),
-        "{} failed (NIMBUSGUARD_RESULTS={results:?}):\n{}\n{}",
+        "{} failed ({}={results:?}):\n{}\n{}",
         nb.display(),
+        input_var(nb),
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
@@ -115,41 +98,54 @@ fn notebooks_are_stored_without_outputs() {
 
 #[test]
 fn notebooks_execute_headless() {
-    let bin = python_bin();
-    // A fresh run, so the notebooks also read what this build writes, not only the reference.
+    let bin = common::python_bin().unwrap();
+    // Fresh results, so the notebooks also read what this build writes, not only the reference:
+    // a run, and a sweep (7 runs of 2 seeds; HPA, KPA and a learned Q-learning agent).
     let fresh = tmp("run");
     let config = root().join("experiments/tests/data/tables.toml");
-    let run = Command::new(env!("CARGO_BIN_EXE_nimbusguard"))
-        .args([
+    ok(
+        common::nimbusguard(&[
             "run",
             config.to_str().unwrap(),
             "--out",
             fresh.to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        ]),
+        "nimbusguard run",
+    );
+    let fresh_sweep = tmp("sweep");
+    let sweep = root().join("experiments/tests/data/sweep.toml");
+    ok(
+        common::nimbusguard(&[
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--out",
+            fresh_sweep.to_str().unwrap(),
+        ]),
+        "nimbusguard sweep",
     );
     for nb in notebooks() {
+        let pareto = nb.ends_with("pareto_fronts.ipynb");
+        let fresh = if pareto { &fresh_sweep } else { &fresh };
         for results in [None, Some(fresh.as_path())] {
             let out = tmp("executed");
             let executed = execute(&bin, &nb, results, &out);
             let text = printed(&executed);
-            if nb.ends_with("reproduce_figures.ipynb") {
+            let want = match (pareto, results.is_none()) {
                 // 9 metrics x 8 agents (reference) or x 3 agents (the fresh run).
-                let n = if results.is_none() { 72 } else { 27 };
-                assert!(
-                    text.contains(&format!(
-                        "{n} agent x metric summaries equal summary.json's"
-                    )),
-                    "{}:\n{text}",
-                    nb.display()
-                );
-            }
+                (false, true) => "72 agent x metric summaries equal summary.json's".to_string(),
+                (false, false) => "27 agent x metric summaries equal summary.json's".to_string(),
+                // pareto-nasa: 26 runs, the last with 3 agents; fronts of hpa, keda, kpa,
+                // oracle and the 2 learned kinds; 2 learned agents x 4 untrained families.
+                (true, true) => "28 entries, 6 fronts and 8 learned positions".to_string(),
+                // The test sweep: 7 runs x 3 agents; fronts of hpa, kpa, q-learning; 7
+                // Q-learning agents x 2 untrained families.
+                (true, false) => "21 entries, 3 fronts and 14 learned positions".to_string(),
+            };
+            assert!(
+                text.contains(&want),
+                "{}: want {want:?} in\n{text}",
+                nb.display()
+            );
         }
     }
 }

@@ -2,19 +2,15 @@
 //! runs have, one with Parquet tables): the long table's values against means, intervals and
 //! paired tests computed by hand, and clear errors naming the folder on bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::tmp;
 use experiments::records::{write_episodes_csv, EpisodeMetrics, EpisodeRecord};
 use experiments::tables::{read_parquet, write_episodes_parquet};
 use polars::prelude::DataFrame;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nimbusguard-report-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn rec(agent: &str, kind: &str, seed: u64, pod_hours: f64, slo: f64) -> EpisodeRecord {
     EpisodeRecord {
@@ -162,6 +158,24 @@ fn report_tables_hold_the_hand_computed_statistics() {
     assert!(close(ch("ci95_high"), 4.034480931252752));
     assert!((ch("p_value").unwrap() - 0.07417990022744854).abs() < 1e-6);
     assert_eq!(ch("n"), Some(3.0));
+    // A/B columns: d_z = mean(d) / sd(d) = -2 / 1; Wilcoxon, exact: all 3 differences negative,
+    // 1 of 2^3 sign patterns as extreme on each side -> p = 2/8; Holm over alpha's pod-hours
+    // comparisons (q only) leaves p unchanged. Each bootstrap resample's change is a weighted
+    // mean (weights hpa's values) of the per-seed ratios d/hpa = -2/10, -3/12, -1/14, so the
+    // interval lies within [-25%, -7.142857%].
+    assert!(close(ch("effect_size_dz"), -2.0));
+    assert!(close(ch("wilcoxon_p_value"), 0.25));
+    assert!(close(ch("p_value_holm"), ch("p_value").unwrap()));
+    let (lo, hi) = (
+        ch("bootstrap_ci95_low").unwrap(),
+        ch("bootstrap_ci95_high").unwrap(),
+    );
+    assert!(
+        -25.0 - 1e-9 <= lo && lo < hi && hi <= -100.0 / 14.0 + 1e-9,
+        "{lo} {hi}"
+    );
+    // Mean rows carry no test statistics.
+    assert_eq!(c("alpha", "q", "pod_hours", "mean", "effect_size_dz"), None);
     // beta (Parquet, no config): hpa [20, 22] mean 21, oracle [5, 6] mean 5.5;
     // oracle vs hpa: d = [-15, -16], mean -15.5 / 21 = -73.8095%.
     assert!(close(c("beta", "hpa", "pod_hours", "mean", "mean"), 21.0));

@@ -3,10 +3,13 @@
 //! same results without recomputing finished runs, and malformed sweep files are rejected
 //! before anything runs, with the key named.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::tmp;
 
 const SWEEP: &str = "tests/data/sweep.toml";
 
@@ -17,11 +20,9 @@ fn bin() -> Command {
     c
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nimbusguard-sweep-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// `out`'s stdout; panics with stdout and stderr unless the sweep succeeded.
+fn ok(out: Output) -> String {
+    common::ok(out, "sweep").0
 }
 
 fn sweep(args: &[&str]) -> Output {
@@ -29,36 +30,8 @@ fn sweep(args: &[&str]) -> Output {
     out
 }
 
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "sweep failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Every file under `dir` (relative path -> bytes).
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 fn assert_same_files(a: &Path, b: &Path) {
-    let (fa, fb) = (files(a), files(b));
+    let (fa, fb) = (common::files(a, &[]), common::files(b, &[]));
     assert_eq!(
         fa.keys().collect::<Vec<_>>(),
         fb.keys().collect::<Vec<_>>(),
@@ -91,7 +64,7 @@ fn finished_runs(dir: &Path) -> Vec<String> {
 
 #[test]
 fn threads_and_shards_give_identical_results_and_rankings_hold() {
-    let tmp = scratch("shards");
+    let tmp = tmp("shards");
     let one = tmp.join("one");
     let two = tmp.join("two");
     ok(sweep(&[
@@ -253,7 +226,7 @@ fn threads_and_shards_give_identical_results_and_rankings_hold() {
 
 #[test]
 fn a_killed_sweep_resumes_to_the_same_results_without_recomputing() {
-    let tmp = scratch("resume");
+    let tmp = tmp("resume");
     let reference = tmp.join("reference");
     ok(sweep(&[
         SWEEP,
@@ -292,7 +265,7 @@ fn a_killed_sweep_resumes_to_the_same_results_without_recomputing() {
     assert!(!out.join("sweep_summary.json").exists());
     // Finished runs are kept byte for byte: remember one, and mark it to catch a recompute.
     let kept = out.join("runs").join(&done[0]);
-    let before = files(&kept);
+    let before = common::files(&kept, &[]);
     let marker = kept.join("untouched");
     std::fs::write(&marker, "a recomputed run would remove this file").unwrap();
 
@@ -313,7 +286,7 @@ fn a_killed_sweep_resumes_to_the_same_results_without_recomputing() {
     );
     assert!(marker.exists(), "a finished run was recomputed");
     std::fs::remove_file(&marker).unwrap();
-    assert_eq!(files(&kept), before);
+    assert_eq!(common::files(&kept, &[]), before);
     assert!(finished_runs(&out).iter().all(|r| !r.ends_with(".partial")));
     assert_same_files(&reference, &out);
 
@@ -338,7 +311,7 @@ fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn malformed_sweep_files_are_rejected_before_anything_runs() {
-    let tmp = scratch("malformed");
+    let tmp = tmp("malformed");
     let cases: [(&str, &str, &[&str]); 8] = [
         ("unknown-key", "seeds = 2\ngrd = 1\n", &["grd", "unknown field"]),
         (

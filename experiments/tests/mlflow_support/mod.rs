@@ -1,5 +1,7 @@
 //! Test support for `tests/mlflow.rs`: a real MLflow server in a temp folder, a REST reader,
-//! and a proxy that goes away after a number of requests.
+//! and a proxy that goes away after a number of requests. Shared by `tests/mlflow.rs` and
+//! `tests/mlflow_sweep.rs`, each of which uses a subset.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -42,16 +44,7 @@ impl MlflowServer {
     /// # Errors
     /// The install fails, or the server exits or is not ready in time (its log attached).
     pub fn start() -> Result<MlflowServer, String> {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-env.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!("{} failed ({})", script.display(), out.status));
-        }
-        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        let bin = crate::common::python_bin()?;
         let dir =
             std::env::temp_dir().join(format!("nimbusguard-mlflow-server-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -333,4 +326,29 @@ fn forward(mut client: TcpStream, upstream: &str) -> std::io::Result<()> {
     }
     client.write_all(&resp)?;
     client.shutdown(Shutdown::Both)
+}
+
+/// The value of tag `key` of `run` (a run as MLflow's REST API returns it).
+pub fn tag<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
+    entry(run, "tags", key)?.as_str()
+}
+
+/// The value of param `key` of `run`.
+pub fn param<'a>(run: &'a Value, key: &str) -> Option<&'a str> {
+    entry(run, "params", key)?.as_str()
+}
+
+/// The latest value of metric `key` of `run`.
+pub fn metric(run: &Value, key: &str) -> Option<f64> {
+    entry(run, "metrics", key)?.as_f64()
+}
+
+/// The `value` of the entry with `key` in `run.data.<list>`.
+fn entry<'a>(run: &'a Value, list: &str, key: &str) -> Option<&'a Value> {
+    Some(
+        &run["data"][list]
+            .as_array()?
+            .iter()
+            .find(|t| t["key"] == key)?["value"],
+    )
 }
