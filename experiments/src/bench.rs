@@ -251,8 +251,14 @@ pub fn run(json: bool, seconds: f64, sweep: bool) -> Result<()> {
         }
         if let Some(s) = &report.sweep {
             println!(
-                "sweep of {} runs: {:.1} s on 1 thread, {:.1} s on 2: speedup {:.2}x ({} cores)",
-                s.runs, s.one_thread_s, s.two_threads_s, s.speedup_2_threads, s.available_cores
+                "sweep of {} runs: {:.1} s on 1 thread, {:.1} s on 2: speedup {:.2}x ({} cores; \
+                 median of {} pairs)",
+                s.runs,
+                s.one_thread_s,
+                s.two_threads_s,
+                s.speedup_2_threads,
+                s.available_cores,
+                s.speedups.len()
             );
         }
     }

@@ -159,8 +159,12 @@ pub fn execute(path: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     crate::runner::set_quiet(true);
     let finished = AtomicUsize::new(0);
     let mlflow_down = AtomicBool::new(false);
+    // One rayon job per run (`with_max_len(1)`): rayon's adaptive splitting stops at blocks of
+    // several runs that a thread then works through without splitting further, so with runs of
+    // unequal cost one thread sat idle for seconds at the end (bench-40: 1.6x on 2 threads).
     let results: Vec<(usize, Result<()>)> = pool.install(|| {
         todo.par_iter()
+            .with_max_len(1)
             .map(|&i| {
                 let r = run_one(&plan, i, &runs_dir, &mlflow_down);
                 bar.inc(1);

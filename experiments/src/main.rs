@@ -112,7 +112,7 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
         /// Also time the 40-run sweep experiments/configs/sweeps/bench-40.toml with 1 and 2
-        /// threads (about a minute).
+        /// threads, five times each (about 90 s).
         #[arg(long)]
         sweep: bool,
     },

@@ -200,6 +200,21 @@ fn env_for(
         .with_context(|| format!("while building the env for agent {}", spec.name))
 }
 
+/// `f` over `items`, in order: on `pool`'s threads, or, without a pool (one thread), on the
+/// calling thread. A sweep's run (already on one of the sweep's threads) passes no pool: a pool
+/// of its own would make the sweep thread wait in rayon's cross-pool `install`, where it starts
+/// another run meanwhile, oversubscribing the cores (measured: 1.55x instead of 1.9x on 2).
+fn map_on<T: Sync, R: Send>(
+    pool: Option<&rayon::ThreadPool>,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync + Send,
+) -> Vec<R> {
+    match pool {
+        Some(p) => p.install(|| items.par_iter().map(f).collect()),
+        None => items.iter().map(f).collect(),
+    }
+}
+
 /// Trains every learned agent on the training window, one agent per thread (each training
 /// run is single-threaded and deterministic, so the result does not depend on `threads`), and
 /// fits the forecaster of every predictive agent first.
@@ -209,7 +224,7 @@ fn env_for(
 pub fn train(
     cfg: &ExperimentConfig,
     t: &Traffic,
-    pool: &rayon::ThreadPool,
+    pool: Option<&rayon::ThreadPool>,
 ) -> Result<(Trained, Vec<TrainingPoint>)> {
     let specs: Vec<&AgentSpec> = cfg
         .agents
@@ -231,12 +246,7 @@ pub fn train(
         Option<SharedForecaster>,
         Vec<TrainingPoint>,
     );
-    let results: Vec<Result<One>> = pool.install(|| {
-        specs
-            .par_iter()
-            .map(|spec| train_one(cfg, t, spec, &bars))
-            .collect()
-    });
+    let results: Vec<Result<One>> = map_on(pool, &specs, |spec| train_one(cfg, t, spec, &bars));
     let mut trained = Trained::default();
     let mut points = Vec::new();
     for (spec, r) in specs.iter().zip(results) {
@@ -667,11 +677,18 @@ pub fn run(cfg: &ExperimentConfig, config_path: &Path, threads: usize) -> Result
 /// # Errors
 /// Any error of [`train`] or [`evaluate`].
 pub fn run_with(cfg: &ExperimentConfig, t: Traffic, threads: usize) -> Result<RunOutput> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start the thread pool")?;
-    let (trained, training) = train(cfg, &t, &pool)?;
+    let pool = if threads == 1 {
+        None
+    } else {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .context("cannot start the thread pool")?,
+        )
+    };
+    let pool = pool.as_ref();
+    let (trained, training) = train(cfg, &t, pool)?;
     let seeds: Vec<u64> = (0..cfg.evaluation.seeds)
         .map(|i| cfg.evaluation.first_seed + i)
         .collect();
@@ -695,16 +712,12 @@ pub fn run_with(cfg: &ExperimentConfig, t: Traffic, threads: usize) -> Result<Ru
     if is_quiet() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let results: Vec<Result<(EpisodeRecord, Vec<TickRecord>)>> = pool.install(|| {
-        tasks
-            .par_iter()
-            .map(|&(spec, seed, keep)| {
-                let r = evaluate(cfg, spec, &trained, &t, seed, keep);
-                bar.inc(1);
-                r
-            })
-            .collect()
-    });
+    let results: Vec<Result<(EpisodeRecord, Vec<TickRecord>)>> =
+        map_on(pool, &tasks, |&(spec, seed, keep)| {
+            let r = evaluate(cfg, spec, &trained, &t, seed, keep);
+            bar.inc(1);
+            r
+        });
     bar.finish_and_clear();
     let mut episodes = Vec::with_capacity(results.len());
     let mut timeseries = Vec::new();
