@@ -431,8 +431,8 @@ pub fn render_report(folders: &[ResultFolder]) -> String {
 /// # Errors
 /// No folder given; a folder given twice (also under another path); a folder that is not one,
 /// has no episode table or unreadable files (named with what it lacks); `baseline` names an
-/// agent of none of the folders; `out` is one of the result folders; an output cannot be
-/// written.
+/// agent of none of the folders; `out` is one of the result folders or holds the results of a
+/// run or sweep; an output cannot be written.
 pub fn execute(dirs: &[PathBuf], out: Option<&Path>, baseline: Option<&str>) -> Result<PathBuf> {
     if dirs.is_empty() {
         bail!("no result folders: expected one or more folders written by `nimbusguard run`");
@@ -481,6 +481,22 @@ pub fn execute(dirs: &[PathBuf], out: Option<&Path>, baseline: Option<&str>) -> 
                 d.display()
             );
         }
+    }
+    // Another run's folder (or a sweep's) would lose its own plots/cost_slo.png.
+    if let Some(f) = [
+        "summary.json",
+        "episodes.csv",
+        "episodes.parquet",
+        "sweep.json",
+    ]
+    .iter()
+    .find(|f| out.join(f).is_file())
+    {
+        bail!(
+            "--out {}: holds {f}, the results of a run or sweep, whose plots the report would \
+             overwrite; choose another folder",
+            out.display()
+        );
     }
     std::fs::create_dir_all(out.join("plots"))
         .with_context(|| format!("cannot create output folder {}", out.display()))?;

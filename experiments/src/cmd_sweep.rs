@@ -61,6 +61,11 @@ pub struct RunMarker {
     pub sweep: String,
     /// The run as planned.
     pub run: PlannedRun,
+    /// The run's [`crate::sweep_config::config_fingerprint`]: a run whose base config (or
+    /// anything else in its config) changed since is not taken as done. Absent in runs written
+    /// before it existed (then only the name and overrides are compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_xxh3: Option<String>,
 }
 
 /// The default output folder of a sweep.
@@ -96,7 +101,6 @@ pub fn execute(path: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let runs_dir = dir.join("runs");
     std::fs::create_dir_all(&runs_dir)
         .with_context(|| format!("cannot create {}", runs_dir.display()))?;
-    write_plan(&dir, &plan)?;
 
     if opts.merge {
         for from in &opts.from {
@@ -117,6 +121,7 @@ pub fn execute(path: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                 missing[..missing.len().min(5)].join(", ")
             );
         }
+        write_plan(&dir, &plan)?;
         crate::sweep_summary::write(&dir, &plan)?;
         return Ok(SweepOutcome {
             dir,
@@ -138,6 +143,9 @@ pub fn execute(path: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         }
     }
     let skipped = mine.len() - todo.len();
+    // Only now, with every run folder there checked against this plan: a refused plan leaves
+    // the folder as it was.
+    write_plan(&dir, &plan)?;
     if skipped > 0 {
         eprintln!(
             "nimbusguard sweep: {skipped} of {} runs already done in {}; running {}",
@@ -257,19 +265,33 @@ fn is_done(plan: &SweepPlan, runs_dir: &Path, run: &PlannedRun) -> Result<bool> 
     })?;
     let found: RunMarker =
         serde_json::from_str(&text).with_context(|| format!("malformed {}", marker.display()))?;
-    let want = RunMarker {
-        sweep: plan.name.clone(),
-        run: run.clone(),
-    };
-    if found != want {
-        bail!(
-            "{} holds run {} of another plan (overrides {:?}, expected {:?}); the sweep file \
-             changed since: use another --out",
+    let other = |what: String| {
+        anyhow!(
+            "{} holds run {} of another plan: {what}; use another --out (or remove the folder \
+             to recompute it)",
             d.display(),
-            found.run.id,
-            found.run.overrides,
-            run.overrides
-        );
+            found.run.id
+        )
+    };
+    if found.sweep != plan.name {
+        return Err(other(format!(
+            "it belongs to sweep {:?}, this is sweep {:?} (a sweep is named by its `name`, else \
+             its file's stem)",
+            found.sweep, plan.name
+        )));
+    }
+    if found.run != *run {
+        return Err(other(format!(
+            "its overrides are {:?}, this plan's are {:?} (the sweep file changed)",
+            found.run.overrides, run.overrides
+        )));
+    }
+    let want = &plan.fingerprints[run.index];
+    if let Some(f) = found.config_xxh3.as_ref().filter(|f| *f != want) {
+        return Err(other(format!(
+            "its config fingerprint is {f}, this plan's is {want}: the base config (or a file \
+             it names) changed since it ran"
+        )));
     }
     Ok(true)
 }
@@ -305,18 +327,15 @@ fn mirror(plan: &SweepPlan, run: &PlannedRun, dir: &Path, down: &AtomicBool) {
     }
 }
 
-/// A hash of the plan's runs (ids and overrides), so MLflow keys of two different sweeps of
-/// one name differ. `DefaultHasher::new()` is SipHash with fixed keys: the same for the same
-/// binary on every machine (the shards of one sweep run one image).
+/// A hash of the plan (its name, run ids and every run's config fingerprint), so MLflow keys
+/// of two different sweeps of one name, or of one sweep after its base config changed, differ.
+/// xxh3-64: the same on every machine and toolchain (the shards of one sweep agree).
 fn plan_hash(plan: &SweepPlan) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    plan.name.hash(&mut h);
-    for r in &plan.runs {
-        r.id.hash(&mut h);
-        r.overrides.hash(&mut h);
+    let mut text = plan.name.clone();
+    for (r, f) in plan.runs.iter().zip(&plan.fingerprints) {
+        text.push_str(&format!("\n{} {f}", r.id));
     }
-    h.finish()
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
 /// Runs plan run `i` into `runs/<id>.partial/` (mirrored to MLflow if configured), then
@@ -338,6 +357,7 @@ fn run_one(plan: &SweepPlan, i: usize, runs_dir: &Path, mlflow_down: &AtomicBool
     let marker = RunMarker {
         sweep: plan.name.clone(),
         run: run.clone(),
+        config_xxh3: Some(plan.fingerprints[i].clone()),
     };
     let text = serde_json::to_string_pretty(&marker).context("cannot render run.json")?;
     std::fs::write(partial.join("run.json"), text + "\n")

@@ -198,42 +198,47 @@ fn main() -> ExitCode {
         } => {
             let sweep_path = sweep.clone();
             shard
-            .as_deref()
-            .map(experiments::sweep_config::parse_shard)
-            .transpose()
-            .and_then(|shard| {
-                let opts = experiments::cmd_sweep::SweepOptions {
-                    shard,
-                    out,
-                    threads,
-                    merge,
-                    from,
-                };
-                experiments::cmd_sweep::execute(&sweep, &opts)
-            })
-            .map(|o| {
-                if o.summarized {
-                    let md = std::fs::read_to_string(o.dir.join("sweep_summary.md"))
-                        .unwrap_or_default();
-                    println!("{md}");
-                }
-                println!(
-                    "{} runs planned here: {} ran, {} already done. {}",
-                    o.planned,
-                    o.ran,
-                    o.skipped,
+                .as_deref()
+                .map(experiments::sweep_config::parse_shard)
+                .transpose()
+                .and_then(|shard| {
+                    let opts = experiments::cmd_sweep::SweepOptions {
+                        shard,
+                        out,
+                        threads,
+                        merge,
+                        from,
+                    };
+                    experiments::cmd_sweep::execute(&sweep, &opts)
+                })
+                .map(|o| {
                     if o.summarized {
-                        format!("Summary written to {}", o.dir.join("sweep_summary.md").display())
-                    } else {
-                        format!(
-                            "Runs written to {}; when every shard is done: nimbusguard sweep {} --merge --out {}",
+                        let md = std::fs::read_to_string(o.dir.join("sweep_summary.md"))
+                            .unwrap_or_default();
+                        println!("{md}");
+                    }
+                    println!(
+                        "{} runs planned here: {} ran, {} already done. {}",
+                        o.planned,
+                        o.ran,
+                        o.skipped,
+                        if o.summarized {
+                            format!(
+                                "Summary written to {}",
+                                o.dir.join("sweep_summary.md").display()
+                            )
+                        } else {
+                            format!(
+                            "Runs written to {}; when every shard is done: nimbusguard sweep {} \
+                             --merge --out {} (add --from DIR for each shard that wrote to \
+                             another --out)",
                             o.dir.join("runs").display(),
                             sweep_path.display(),
                             o.dir.display()
                         )
-                    }
-                );
-            })
+                        }
+                    );
+                })
         }
         Command::Mlflow {
             command: MlflowCommand::Sync { dir, tracking_uri },

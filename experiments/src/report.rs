@@ -391,6 +391,8 @@ fn fmt_comparison_cell(
     } else {
         match (c.relative_change_pct, c.ci95_low, c.ci95_high) {
             (Some(r), Some(lo), Some(hi)) => format!("{r:+.1}% [{lo:+.1}, {hi:+.1}]"),
+            // No seed pairs (every value NaN on one side), else a zero baseline mean.
+            _ if c.wilcoxon_p_value.is_none() => "n/a (no seed pairs)".to_string(),
             _ => "n/a (baseline mean 0)".to_string(),
         }
     };

@@ -166,10 +166,14 @@ impl PairedTest {
 /// Two-sided p-value of the paired t-test on differences `d` (NaN skipped): t = mean / (sd /
 /// sqrt(n)) with n - 1 degrees of freedom, p = 2 * P(T > |t|).
 ///
-/// Every difference zero: `Some(1.0)`. Fewer than two differences otherwise: `None`. All
-/// differences equal and non-zero (sd = 0, |t| infinite): `Some(0.0)`, the limit of the test.
+/// No difference at all: `None` (nothing to test). Every difference zero: `Some(1.0)`. Fewer
+/// than two differences otherwise: `None`. All differences equal and non-zero (sd = 0, |t|
+/// infinite): `Some(0.0)`, the limit of the test.
 pub fn paired_t_p_value(d: &[f64]) -> Option<f64> {
     let d: Vec<f64> = d.iter().copied().filter(|x| !x.is_nan()).collect();
+    if d.is_empty() {
+        return None;
+    }
     if d.iter().all(|&x| x == 0.0) {
         return Some(1.0);
     }
@@ -196,9 +200,12 @@ pub const WILCOXON_EXACT_MAX_N: usize = 50;
 /// Zero differences are dropped (Wilcoxon's method) and tied magnitudes get average ranks. With
 /// up to [`WILCOXON_EXACT_MAX_N`] non-zero differences the p-value is exact under the permutation
 /// distribution of W+ given the ranks (each sign + or - with probability 1/2); beyond, the normal
-/// approximation with tie correction and a continuity correction of 1/2. Returns `Some(1.0)` when
-/// no difference is non-zero; never `None`.
+/// approximation with tie correction and a continuity correction of 1/2. Returns `None` for no
+/// differences at all (nothing to test) and `Some(1.0)` when none is non-zero.
 pub fn wilcoxon_signed_rank_p_value(d: &[f64]) -> Option<f64> {
+    if d.iter().all(|x| x.is_nan()) {
+        return None;
+    }
     let mut nz: Vec<f64> = d
         .iter()
         .copied()
@@ -507,7 +514,8 @@ mod tests {
         assert_eq!(a, b);
         // No pairs at all.
         let c = Comparison::paired("a", "b", "m", &[], PairedTest::PairedT);
-        assert_eq!((c.relative_change_pct, c.p_value), (None, Some(1.0)));
+        assert_eq!((c.relative_change_pct, c.p_value), (None, None));
+        assert_eq!(c.wilcoxon_p_value, None);
     }
 
     #[test]
@@ -530,7 +538,9 @@ mod tests {
         // Symmetric: p = 1 is capped.
         let p = wilcoxon_signed_rank_p_value(&[1.0, -1.0]).unwrap();
         assert!(close(p, 1.0, 1e-12));
-        assert_eq!(wilcoxon_signed_rank_p_value(&[]), Some(1.0));
+        assert_eq!(wilcoxon_signed_rank_p_value(&[]), None);
+        assert_eq!(wilcoxon_signed_rank_p_value(&[f64::NAN]), None);
+        assert_eq!(wilcoxon_signed_rank_p_value(&[0.0, 0.0]), Some(1.0));
     }
 
     #[test]

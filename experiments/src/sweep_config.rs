@@ -188,6 +188,34 @@ pub struct SweepPlan {
     pub runs: Vec<PlannedRun>,
     /// The validated config of each run (same order as `runs`).
     pub configs: Vec<ExperimentConfig>,
+    /// Each run's [`config_fingerprint`] (same order as `runs`).
+    pub fingerprints: Vec<String>,
+}
+
+/// A fingerprint of a run's whole config: xxh3-64 (a fixed, specified hash: the same on every
+/// machine and toolchain) of its TOML rendering, as 16 hex digits. Two runs with the same
+/// fingerprint compute the same results with the same binary.
+///
+/// # Errors
+/// The config cannot be rendered as TOML (never for a loaded config).
+pub fn config_fingerprint(cfg: &ExperimentConfig) -> Result<String> {
+    let text = toml::to_string(cfg).context("cannot render a run's config")?;
+    Ok(format!(
+        "{:016x}",
+        xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+    ))
+}
+
+/// Whether the sweep file sets `traces = []` (serde reads it as "no traces", the default).
+fn text_has_empty_traces(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| {
+            t.get("traces")
+                .and_then(|v| v.as_array())
+                .map(Vec::is_empty)
+        })
+        .unwrap_or(false)
 }
 
 /// Turns a TOML table whose keys may be nested tables into dotted key = leaf value pairs.
@@ -251,7 +279,8 @@ impl SweepFile {
     ///
     /// # Errors
     /// An empty grid axis, a grid axis that is not a list, a malformed or empty random
-    /// distribution, `random.samples` = 0, no points at all, more than [`MAX_POINTS`], or an
+    /// distribution, `random.samples` = 0, no points at all (without axes or points, `traces`
+    /// alone gives one point: the base config on each trace), more than [`MAX_POINTS`], or an
     /// axis that sets a key the sweep sets itself (`evaluation.seeds` with `seeds`,
     /// `workload.trace` with `traces`). Each error names the key.
     pub fn expand(&self) -> Result<Vec<Point>> {
@@ -349,8 +378,15 @@ impl SweepFile {
             points.push(("points".into(), point));
         }
 
+        if points.is_empty() && !self.traces.is_empty() {
+            // The base config (with `fixed`) on every trace: one point without overrides.
+            points.push(("points".into(), Vec::new()));
+        }
         if points.is_empty() {
-            bail!("no points: expected a [grid] axis, a [random] section or [[points]]");
+            bail!(
+                "no points: expected a [grid] axis, a [random] section, [[points]] or `traces` \
+                 (the base config on each trace)"
+            );
         }
         if points.len() > MAX_POINTS {
             bail!("{} points: expected at most {MAX_POINTS}", points.len());
@@ -421,6 +457,20 @@ impl SweepPlan {
         if let Some(n) = file.seeds {
             defaults.push(format!("evaluation.seeds={n}"));
         }
+        if let Some(n) = file.seeds.filter(|&n| n < 2) {
+            bail!(
+                "invalid sweep file {}: `seeds`: expected at least 2 (a confidence interval \
+                 needs two seeds), got {n}",
+                path.display()
+            );
+        }
+        if text_has_empty_traces(&text) {
+            bail!(
+                "invalid sweep file {}: `traces`: empty list (leave `traces` out to use the base \
+                 config's workload)",
+                path.display()
+            );
+        }
         let traces: Vec<Option<PathBuf>> = if file.traces.is_empty() {
             vec![None]
         } else {
@@ -472,6 +522,21 @@ impl SweepPlan {
                         sets.join(", ")
                     )
                 })?;
+                if let Some(t) = cfg.workload.trace.as_ref() {
+                    let at = if t.is_relative() {
+                        crate::config::base_dir(&cfg, &base).join(t)
+                    } else {
+                        t.clone()
+                    };
+                    if !at.is_file() {
+                        bail!(
+                            "invalid sweep file {}: point {}: `workload.trace`: no trace at {}",
+                            path.display(),
+                            p.id,
+                            at.display()
+                        );
+                    }
+                }
                 let id = if traces.len() > 1 {
                     format!("{}-t{j:02}", p.id)
                 } else {
@@ -507,6 +572,22 @@ impl SweepPlan {
             path.file_stem()
                 .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned())
         });
+        if name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.contains(['/', '\\'])
+            || name.chars().any(char::is_control)
+        {
+            bail!(
+                "invalid sweep file {}: `name`: expected a plain folder name (no `/`, not \
+                 empty, `.` or `..`; it names results/sweeps/<name>), got {name:?}",
+                path.display()
+            );
+        }
+        let fingerprints = configs
+            .iter()
+            .map(config_fingerprint)
+            .collect::<Result<Vec<_>>>()?;
         Ok(SweepPlan {
             name,
             path: path.to_path_buf(),
@@ -514,6 +595,7 @@ impl SweepPlan {
             points,
             runs,
             configs,
+            fingerprints,
         })
     }
 
@@ -608,6 +690,15 @@ mod tests {
         }
         let ints: Vec<String> = ints.into_iter().collect();
         assert_eq!(ints, ["3", "4", "5"], "both ends of int_uniform are drawn");
+    }
+
+    #[test]
+    fn traces_alone_make_one_point_and_nothing_at_all_is_refused() {
+        let points = expand("traces = [\"a.csv\", \"b.csv\"]\n").unwrap();
+        assert_eq!(points.len(), 1);
+        assert!(points[0].overrides.is_empty());
+        let err = expand("seeds = 2\n").unwrap_err().to_string();
+        assert!(err.contains("no points"), "{err}");
     }
 
     #[test]

@@ -130,6 +130,12 @@ fn mlflow_stopped_mid_sweep(m: &Mlflow) {
             .filter(|r| tag(r, "mlflow.parentRunId") == p["info"]["run_id"].as_str())
             .collect();
         assert_eq!(children.len(), 6, "{run_id}: 3 agents x 2 seeds");
+        // They name the run's final folder, not the `.partial` one it was mirrored from.
+        let dir_tag = tag(children[0], "nimbusguard.result_dir").unwrap();
+        assert!(
+            dir_tag.ends_with(&format!("runs/{run_id}")),
+            "{run_id}: {dir_tag}"
+        );
         let mut csv =
             csv::Reader::from_path(out.join("runs").join(run_id).join("episodes.csv")).unwrap();
         let head: Vec<String> = csv.headers().unwrap().iter().map(String::from).collect();

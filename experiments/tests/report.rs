@@ -279,6 +279,13 @@ fn bad_inputs_are_refused_naming_the_folder() {
     );
     let err = report_err(&[&a, &b], &["--out", a.to_str().unwrap()]);
     assert!(err.contains("is the result folder"), "{err}");
+    // Nor into a third run's folder, whose plot it would replace.
+    let other = base.join("other-run");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("summary.json"), "{}").unwrap();
+    let err = report_err(&[&a], &["--out", other.to_str().unwrap()]);
+    assert!(err.contains("holds summary.json"), "{err}");
+    assert!(!other.join("plots").exists());
     // A broken table names its file and column.
     std::fs::write(
         empty.join("episodes.csv"),

@@ -312,42 +312,69 @@ fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
 #[test]
 fn malformed_sweep_files_are_rejected_before_anything_runs() {
     let tmp = tmp("malformed");
-    let cases: [(&str, &str, &[&str]); 8] = [
-        ("unknown-key", "seeds = 2\ngrd = 1\n", &["grd", "unknown field"]),
+    let one_point = "[[points]]\n\"agents.2.q_learning.episodes\" = 1\n";
+    let cases: [(&str, String, &[&str]); 12] = [
+        ("unknown-key", "seeds = 2\ngrd = 1\n".into(), &["grd", "unknown field"]),
         (
             "empty-axis",
-            "[grid]\n\"agents.0.hpa.target_cpu_utilization_percent\" = []\n",
+            "[grid]\n\"agents.0.hpa.target_cpu_utilization_percent\" = []\n"
+                .into(),
             &["agents.0.hpa.target_cpu_utilization_percent", "empty axis"],
         ),
         (
             "wrong-type",
-            "[grid]\n\"agents.0.hpa.target_cpu_utilization_percent\" = [50, \"high\"]\n",
+            "[grid]\n\"agents.0.hpa.target_cpu_utilization_percent\" = [50, \"high\"]\n"
+                .into(),
             &["agents.0.hpa.target_cpu_utilization_percent", "p001", "invalid type"],
         ),
         (
             "unknown-config-key",
-            "[[points]]\n\"agents.0.hpa.target_cpu\" = 50\n",
+            "[[points]]\n\"agents.0.hpa.target_cpu\" = 50\n"
+                .into(),
             &["target_cpu", "unknown field"],
         ),
         (
             "axis-not-a-list",
-            "[grid]\n\"env.decision_interval_s\" = 15.0\n",
+            "[grid]\n\"env.decision_interval_s\" = 15.0\n"
+                .into(),
             &["env.decision_interval_s", "expected a list"],
         ),
         (
             "bad-distribution",
-            "[random]\nseed = 1\nsamples = 2\n[random.axes]\n\"agents.1.kpa.target\" = { uniform = [2.0, 1.0] }\n",
+            "[random]\nseed = 1\nsamples = 2\n[random.axes]\n\"agents.1.kpa.target\" = { uniform = [2.0, 1.0] }\n"
+                .into(),
             &["agents.1.kpa.target", "lo <= hi"],
         ),
-        ("no-points", "seeds = 2\n", &["no points"]),
+        ("no-points", "seeds = 2\n".into(), &["no points"]),
         (
             "reserved",
-            "seeds = 2\n[grid]\n\"evaluation.seeds\" = [2, 3]\n",
+            "seeds = 2\n[grid]\n\"evaluation.seeds\" = [2, 3]\n"
+                .into(),
             &["evaluation.seeds", "seeds"],
+        ),
+        (
+            "empty-traces",
+            format!("traces = []\n{one_point}"),
+            &["`traces`", "empty list"],
+        ),
+        (
+            "one-seed",
+            format!("seeds = 1\n{one_point}"),
+            &["`seeds`", "at least 2"],
+        ),
+        (
+            "path-name",
+            format!("name = \"../escape\"\n{one_point}"),
+            &["`name`", "plain folder name"],
+        ),
+        (
+            "missing-trace-on-an-axis",
+            "[grid]\n\"workload.trace\" = [\"no-such-trace.csv\"]\n".into(),
+            &["p000", "`workload.trace`", "no trace at"],
         ),
     ];
     for (name, body, expected) in cases {
-        let path = sweep_file(&tmp, &format!("{name}.toml"), body);
+        let path = sweep_file(&tmp, &format!("{name}.toml"), &body);
         let out_dir = tmp.join(format!("{name}-out"));
         let out = sweep(&[path.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -393,9 +420,59 @@ fn malformed_sweep_files_are_rejected_before_anything_runs() {
         "good.toml",
         "seeds = 2\n[[points]]\n\"agents.2.q_learning.episodes\" = 2\n",
     );
+    let plan_before = std::fs::read(d.join("sweep.json")).unwrap();
     let out = sweep(&[changed.to_str().unwrap(), "--out", d.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("another plan"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another plan") && stderr.contains("overrides"),
+        "{stderr}"
+    );
+    // Refused before anything is written: the folder still describes its own plan.
+    assert_eq!(std::fs::read(d.join("sweep.json")).unwrap(), plan_before);
+
+    // The same sweep file over a changed base config: the finished run is not taken as done.
+    let base_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sweep-base.toml"),
+    )
+    .unwrap();
+    let base2 = tmp.join("base2.toml");
+    let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/");
+    std::fs::write(
+        &base2,
+        base_text
+            .replace("peak_rps = 150.0", "peak_rps = 300.0")
+            .replace("\"datasets/", &format!("\"{}", datasets.display())),
+    )
+    .unwrap();
+    let d2 = tmp.join("base-changed");
+    let write = |base: &Path| {
+        let p = tmp.join("over-base.toml");
+        std::fs::write(
+            &p,
+            format!("base = {:?}\n{one_point}", base.display().to_string()),
+        )
+        .unwrap();
+        p
+    };
+    ok(sweep(&[
+        write(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sweep-base.toml"))
+            .to_str()
+            .unwrap(),
+        "--out",
+        d2.to_str().unwrap(),
+    ]));
+    let out = sweep(&[
+        write(&base2).to_str().unwrap(),
+        "--out",
+        d2.to_str().unwrap(),
+    ]);
+    assert!(
+        !out.status.success(),
+        "a changed base config reused the old run"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("base config"), "{stderr}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

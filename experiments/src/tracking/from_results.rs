@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -100,9 +100,15 @@ pub fn build_runs(dir: &Path, parent: Option<&ParentRun>) -> Result<Vec<RunLog>>
     let mut common = BTreeMap::new();
     common.insert("env_id".to_string(), summary.env_id.clone());
     common.insert("trace".to_string(), summary.trace.clone());
+    // A sweep mirrors a run from `runs/<id>.partial/` just before renaming it to `runs/<id>/`:
+    // the tag names the folder the results will be in.
+    let final_dir = match abs.to_str().and_then(|s| s.strip_suffix(".partial")) {
+        Some(s) => PathBuf::from(s),
+        None => abs.clone(),
+    };
     common.insert(
         "nimbusguard.result_dir".to_string(),
-        abs.display().to_string(),
+        final_dir.display().to_string(),
     );
     common.insert("mlflow.source.name".to_string(), "nimbusguard".to_string());
     common.insert("mlflow.source.type".to_string(), "LOCAL".to_string());
