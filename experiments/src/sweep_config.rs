@@ -67,7 +67,7 @@ pub struct SweepFile {
     pub seeds: Option<u64>,
     /// Traces (`timestamp_s,value` CSVs) every point runs on; each sets `workload.trace`.
     /// Default: the base config's workload.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty_traces")]
     pub traces: Vec<PathBuf>,
     /// Overrides applied to every run before the axes (dotted keys, any TOML value).
     #[serde(default)]
@@ -206,16 +206,15 @@ pub fn config_fingerprint(cfg: &ExperimentConfig) -> Result<String> {
     ))
 }
 
-/// Whether the sweep file sets `traces = []` (serde reads it as "no traces", the default).
-fn text_has_empty_traces(text: &str) -> bool {
-    toml::from_str::<toml::Table>(text)
-        .ok()
-        .and_then(|t| {
-            t.get("traces")
-                .and_then(|v| v.as_array())
-                .map(Vec::is_empty)
-        })
-        .unwrap_or(false)
+/// `traces` as written, refusing an empty list (serde's default would read it as no key).
+fn non_empty_traces<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    let traces = Vec::<PathBuf>::deserialize(d)?;
+    if traces.is_empty() {
+        return Err(serde::de::Error::custom(
+            "empty list (leave `traces` out to use the base config's workload)",
+        ));
+    }
+    Ok(traces)
 }
 
 /// Turns a TOML table whose keys may be nested tables into dotted key = leaf value pairs.
@@ -461,13 +460,6 @@ impl SweepPlan {
             bail!(
                 "invalid sweep file {}: `seeds`: expected at least 2 (a confidence interval \
                  needs two seeds), got {n}",
-                path.display()
-            );
-        }
-        if text_has_empty_traces(&text) {
-            bail!(
-                "invalid sweep file {}: `traces`: empty list (leave `traces` out to use the base \
-                 config's workload)",
                 path.display()
             );
         }
