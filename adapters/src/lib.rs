@@ -1,0 +1,1 @@
+//! The live path adapters (being built).

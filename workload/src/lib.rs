@@ -1,0 +1,1 @@
+//! The workload app and load generator (being built).
