@@ -8,6 +8,7 @@
 //! - [`check`] — [`check_env`], run on every environment in the tests.
 //! - [`encoding`] — [`ObsEncoder`], [`ActionMap`], [`ScaleGuard`], shared by training and serving.
 //! - [`scaling`] — [`ScalingEnv`] (`scaling-v0`) and its config.
+//! - [`reward`] — [`RewardCalculator`], the rewards of `scaling-v0`, shared with the live path.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -33,6 +34,7 @@
 pub mod check;
 pub mod encoding;
 pub mod env;
+pub mod reward;
 pub mod scaling;
 pub mod spaces;
 pub mod wrappers;
@@ -40,6 +42,7 @@ pub mod wrappers;
 pub use check::{check_env, CheckError};
 pub use encoding::{ActionMap, ObsEncoder, ScaleGuard};
 pub use env::{Env, Step};
+pub use reward::RewardCalculator;
 pub use scaling::{RewardKind, ScalingEnv, ScalingEnvConfig, StepInfo, ENV_ID};
 pub use spaces::{BoxSpace, Discrete, Space};
 pub use wrappers::TimeLimit;

@@ -60,6 +60,7 @@ use sim::{ClusterState, Scenario, Simulation};
 
 use crate::encoding::{ActionMap, ObsEncoder, ScaleGuard};
 use crate::env::{Env, Step};
+use crate::reward::RewardCalculator;
 use crate::spaces::{BoxSpace, Discrete};
 
 /// The versioned id of [`ScalingEnv`].
@@ -197,8 +198,7 @@ pub struct ScalingEnv {
     prev_rate: f64,
     obs_space: BoxSpace,
     action_space: Discrete,
-    window: std::collections::VecDeque<(u32, u32, f64, u32)>,
-    window_steps: usize,
+    reward: RewardCalculator,
 }
 
 impl ScalingEnv {
@@ -231,9 +231,7 @@ impl ScalingEnv {
             scenario.deployment.max_replicas,
             Duration::from_secs_f64(config.cooldown_s),
         );
-        let window_steps = (config.window_s / config.decision_interval_s)
-            .round()
-            .max(1.0) as usize;
+        let reward = RewardCalculator::new(&config);
         Ok(Self {
             action_space: Discrete::new(actions.n()),
             obs_space: BoxSpace::new(vec![0.0; d], vec![1.0; d]),
@@ -250,8 +248,7 @@ impl ScalingEnv {
             guard,
             done: true,
             prev_rate: 0.0,
-            window: std::collections::VecDeque::with_capacity(window_steps + 1),
-            window_steps,
+            reward,
         })
     }
 
@@ -365,49 +362,8 @@ impl ScalingEnv {
     }
 
     fn reward(&mut self, info: &StepInfo, mean_used_milli: f64, changed: bool) -> f64 {
-        let c = &self.config;
-        let u = info.cpu_utilization;
-        let violated = if info.ticks > 0 {
-            f64::from(info.slo_violated_ticks) / f64::from(info.ticks)
-        } else {
-            0.0
-        };
-        match c.reward {
-            RewardKind::SeedDiscrete => {
-                let req = self.scenario.pod.cpu_request_milli as f64;
-                let needed = (mean_used_milli / (req * c.band_high)).ceil().max(1.0);
-                let wasted = (f64::from(info.ready_replicas) - needed).max(0.0);
-                let band = if (c.band_low..=c.band_high).contains(&u) {
-                    10.0
-                } else {
-                    0.0
-                };
-                band - wasted - 5.0 * violated
-            }
-            RewardKind::Weighted => {
-                self.window
-                    .push_back((info.slo_violated_ticks, info.ticks, u, u32::from(changed)));
-                if self.window.len() > self.window_steps {
-                    self.window.pop_front();
-                }
-                let n = self.window.len() as f64;
-                let (mut vt, mut tt, mut us, mut ch) = (0u32, 0u32, 0.0, 0u32);
-                for w in &self.window {
-                    vt += w.0;
-                    tt += w.1;
-                    us += w.2;
-                    ch += w.3;
-                }
-                let eff = (us / n / c.target_utilization).min(1.0);
-                let slo = if tt > 0 {
-                    1.0 - f64::from(vt) / f64::from(tt)
-                } else {
-                    1.0
-                };
-                let stab = 1.0 - f64::from(ch) / n;
-                0.4 * eff + 0.4 * slo + 0.2 * stab
-            }
-        }
+        let req = self.scenario.pod.cpu_request_milli as f64;
+        self.reward.reward(info, req, mean_used_milli, changed)
     }
 }
 
@@ -442,7 +398,7 @@ impl Env for ScalingEnv {
         sim.observe_into(&mut self.state);
         self.sim = Some(sim);
         self.guard.reset();
-        self.window.clear();
+        self.reward.reset();
         self.prev_rate = 0.0;
         self.done = false;
         let info = StepInfo {
