@@ -26,6 +26,10 @@ struct Cli {
     /// '{ kind = "spike", base_rps = 5, spike_rps = 50, start_s = 10, spike_duration_s = 5, duration_s = 30 }'.
     #[arg(long)]
     pattern: Option<String>,
+    /// Override `workload.resample_s` (bin width in seconds before compression; the default 60
+    /// gives a pattern shorter than 2 minutes too few bins to split).
+    #[arg(long)]
+    resample_s: Option<f64>,
     /// Override `workload.peak_rps` (requests/s the trace window's peak is scaled to).
     #[arg(long)]
     peak_rps: Option<f64>,
@@ -123,6 +127,7 @@ fn main() -> anyhow::Result<()> {
         config: cli.config.clone(),
         trace: cli.trace.clone(),
         pattern: cli.pattern.clone(),
+        resample_s: cli.resample_s,
         peak_rps: cli.peak_rps,
         time_compression: cli.time_compression,
         start_s: cli.start_s,

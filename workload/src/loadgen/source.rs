@@ -33,6 +33,8 @@ pub struct WorkloadSpec {
     pub trace: Option<PathBuf>,
     /// Replaces the workload's source with this pattern, an inline TOML table (`--pattern`).
     pub pattern: Option<String>,
+    /// Overrides `resample_s` (`--resample-s`), the bin width in seconds before compression.
+    pub resample_s: Option<f64>,
     /// Overrides `peak_rps` (`--peak-rps`), requests/s.
     pub peak_rps: Option<f64>,
     /// Overrides `time_compression` (`--time-compression`).
@@ -120,6 +122,9 @@ impl WorkloadSpec {
         if let Some(p) = &self.pattern {
             cfg.pattern = Some(parse_pattern(p)?);
             cfg.trace = None;
+        }
+        if let Some(v) = self.resample_s {
+            cfg.resample_s = v;
         }
         if let Some(v) = self.peak_rps {
             cfg.peak_rps = v;
