@@ -9,6 +9,8 @@
 //! - [`process`]: [`ProcessScaler`], replicas as local `workload-app` processes with real
 //!   readiness, signals and Prometheus file_sd.
 //! - [`front`]: [`Front`], a round-robin HTTP front for the Ready replicas with its own metrics.
+//! - [`operator`]: the operator loop: observe, decide (HPA fallback on stale metrics), act
+//!   within safety limits (recovery on failure), score; its `/metrics` and `/trigger`.
 //! - [`error`]: the crate's [`Error`].
 //!
 //! ```
@@ -33,6 +35,7 @@
 
 pub mod error;
 pub mod front;
+pub mod operator;
 pub mod process;
 pub mod prometheus;
 pub mod scaler;
