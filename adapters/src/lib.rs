@@ -11,6 +11,8 @@
 //! - [`front`]: [`Front`], a round-robin HTTP front for the Ready replicas with its own metrics.
 //! - [`operator`]: the operator loop: observe, decide (HPA fallback on stale metrics), act
 //!   within safety limits (recovery on failure), score; its `/metrics` and `/trigger`.
+//! - [`local_prometheus`]: [`LocalPrometheus`], a Prometheus child process for local live runs
+//!   and tests.
 //! - [`error`]: the crate's [`Error`].
 //!
 //! ```
@@ -35,6 +37,7 @@
 
 pub mod error;
 pub mod front;
+pub mod local_prometheus;
 pub mod operator;
 pub mod process;
 pub mod prometheus;
@@ -43,6 +46,7 @@ pub mod state;
 
 pub use error::{Error, Result};
 pub use front::{Backend, Front, FrontConfig};
+pub use local_prometheus::{LocalPrometheus, ScrapeJob};
 pub use process::{ProcessScaler, ProcessScalerConfig};
 pub use prometheus::{PrometheusClient, QueryResult, Sample, Series};
 pub use scaler::{PodInfo, Scaler};

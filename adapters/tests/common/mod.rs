@@ -2,12 +2,13 @@
 //! (killed on drop), polling helpers.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use adapters::local_prometheus::{poll_until, LocalPrometheus, ScrapeJob};
 use adapters::PrometheusClient;
 
 fn workspace_root() -> PathBuf {
@@ -39,160 +40,74 @@ pub fn workload_app() -> PathBuf {
     .clone()
 }
 
-/// Path of a Prometheus binary (`scripts/prometheus.sh` installs it when missing).
-pub fn prometheus_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(workspace_root().join("scripts/prometheus.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cannot run scripts/prometheus.sh");
-        assert!(out.status.success(), "scripts/prometheus.sh failed");
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-    .clone()
-}
-
 /// Polls `f` every 100 ms until it returns `Some`, panicking with `what` after `timeout`.
-pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+pub fn poll<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    poll_until(timeout, f).unwrap_or_else(|| panic!("timed out after {timeout:?}: {what}"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("no free port")
-        .port()
-}
-
-/// A Prometheus server on a free loopback port with a temporary TSDB; killed on drop.
+/// A [`LocalPrometheus`] in a temporary folder, killed on drop.
 ///
 /// Jobs (scrape and evaluation every 1 s): `prometheus` (itself), `workload` (file_sd over
-/// `SD_DIR/*.json`, refreshed every 1 s) when a folder is given, `front` (a static target)
-/// when an address is given.
+/// `SD_DIR/*.json`) when a folder is given, `front` (a static target) when an address is given.
 pub struct PrometheusServer {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
+    inner: LocalPrometheus,
+    _dir: tempfile::TempDir,
 }
 
 impl PrometheusServer {
     /// Writes the config, starts Prometheus and waits for `/-/ready`.
     pub fn start(sd_dir: Option<&Path>, front: Option<SocketAddr>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let mut config = format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-             scrape_configs:\n\
-             \x20 - job_name: prometheus\n\
-             \x20   static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-        );
+        let mut jobs = Vec::new();
         if let Some(sd) = sd_dir {
-            config.push_str(&format!(
-                "  - job_name: workload\n    file_sd_configs: [{{files: ['{}/*.json'], refresh_interval: 1s}}]\n",
-                sd.display()
-            ));
+            jobs.push(ScrapeJob::FileSd {
+                name: "workload".into(),
+                dir: sd.to_path_buf(),
+            });
         }
         if let Some(f) = front {
-            config.push_str(&format!(
-                "  - job_name: front\n    static_configs: [{{targets: ['{f}']}}]\n"
-            ));
+            jobs.push(ScrapeJob::Static {
+                name: "front".into(),
+                targets: vec![f],
+            });
         }
-        std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
-        let mut server = Self {
-            child: None,
-            port,
-            dir,
-        };
-        server.start_again();
-        server
+        let bin = LocalPrometheus::binary().expect("a Prometheus binary");
+        let inner = LocalPrometheus::start(&bin, dir.path(), &jobs)
+            .unwrap_or_else(|e| panic!("cannot start Prometheus: {e}"));
+        Self { inner, _dir: dir }
     }
 
     /// Base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.inner.url()
     }
 
     /// A client with a 5 s timeout.
     pub fn client(&self) -> PrometheusClient {
-        PrometheusClient::new(&self.url(), Duration::from_secs(5)).expect("client")
+        self.inner.client().expect("client")
     }
 
-    /// Starts the server (again, on the same port and TSDB) and waits until it is ready.
+    /// Starts the server again (same port and TSDB) and waits until it is ready.
     pub fn start_again(&mut self) {
-        assert!(self.child.is_none(), "Prometheus is already running");
-        let log = std::fs::File::create(self.dir.path().join("prometheus.log")).expect("log");
-        let child = Command::new(prometheus_bin())
-            .arg(format!(
-                "--config.file={}",
-                self.dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                self.dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("cannot start prometheus");
-        self.child = Some(child);
-        if let Err(e) = self.client().wait_ready(Duration::from_secs(60)) {
-            panic!("Prometheus not ready: {e}\nlog:\n{}", self.log());
-        }
+        self.inner
+            .start_again()
+            .unwrap_or_else(|e| panic!("cannot restart Prometheus: {e}"));
     }
 
-    /// Stops the server (SIGTERM, SIGKILL after 10 s) and reaps it; the TSDB stays.
+    /// Stops the server (SIGTERM, SIGKILL after 10 s); the TSDB stays.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        self.inner.stop();
     }
 
     /// The server's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+        self.inner.log()
     }
 
     /// Waits until `sum(up{job="JOB"}) >= n` (the first scrape comes ~5 s after start).
     pub fn wait_up(&self, job: &str, n: usize, timeout: Duration) {
-        let client = self.client();
-        let q = format!("sum(up{{job=\"{job}\"}})");
-        poll(timeout, &format!("{n} targets of job {job} up"), || {
-            let v = client.query(&q, None).ok()?.single_value()?;
-            (v >= n as f64).then_some(())
-        });
-    }
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Err(e) = self.inner.wait_up(job, n, timeout) {
+            panic!("{e}\nPrometheus log:\n{}", self.log());
         }
     }
 }
