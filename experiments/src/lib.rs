@@ -6,6 +6,7 @@
 //! - [`config`] — experiment configs (TOML, `deny_unknown_fields`), `--set` overrides.
 //! - [`runner`] — training on the training window, evaluation over seeds (rayon).
 //! - [`cmd_run`] — `nimbusguard run`, writing every output file.
+//! - [`saved_agent`] — an agent of a finished run rebuilt from its folder, for serving live.
 //! - [`records`] — rows of `episodes.csv`, `timeseries.csv`, `training.csv`.
 //! - [`tables`] — the same rows as polars DataFrames and Parquet files.
 //! - [`result_dir`] — a result folder's tables, from Parquet or (older runs) CSV.
@@ -21,6 +22,8 @@
 //! - [`sweep_summary`] — rankings with CIs and per-family cost/SLO Pareto fronts of a sweep.
 //! - [`tracking`] — the MLflow mirror (REST client, spool, `Tracker` trait) of every run.
 //! - [`cmd_mlflow`] — `nimbusguard mlflow sync DIR`: uploads spooled runs.
+//! - [`cmd_operator`] — `nimbusguard operator`: the live operator loop over Prometheus and a scaler.
+//! - [`operator_config`] — the operator config (TOML, `deny_unknown_fields`).
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_report`] — `nimbusguard report DIR...`: comparison tables and a plot across result folders.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
@@ -49,6 +52,7 @@ pub mod cmd_anomaly;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_mlflow;
+pub mod cmd_operator;
 pub mod cmd_report;
 pub mod cmd_run;
 pub mod cmd_sweep;
@@ -56,12 +60,14 @@ pub mod config;
 pub mod cost_slo_plot;
 pub mod forecast_config;
 pub mod forecast_plot;
+pub mod operator_config;
 pub mod pareto_plot;
 pub mod plots;
 pub mod records;
 pub mod report;
 pub mod result_dir;
 pub mod runner;
+pub mod saved_agent;
 pub mod stats;
 pub mod sweep_config;
 pub mod sweep_summary;

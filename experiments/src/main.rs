@@ -97,6 +97,18 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         from: Vec<PathBuf>,
     },
+    /// Run the live operator loop: observe through Prometheus, decide (HPA rules or a trained
+    /// agent), scale the replicas; until SIGTERM/SIGINT.
+    Operator {
+        /// Operator config (TOML), e.g. experiments/configs/operator-process.toml.
+        config: PathBuf,
+        /// Override a config value, e.g. `--set operator.max_replicas=6` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Stop after this many seconds instead of waiting for a signal.
+        #[arg(long, value_name = "SECONDS")]
+        for_s: Option<f64>,
+    },
     /// MLflow tracking: upload runs spooled while the server was unreachable.
     Mlflow {
         #[command(subcommand)]
@@ -239,6 +251,9 @@ fn main() -> ExitCode {
                         }
                     );
                 })
+        }
+        Command::Operator { config, set, for_s } => {
+            experiments::cmd_operator::execute(&config, &set, for_s)
         }
         Command::Mlflow {
             command: MlflowCommand::Sync { dir, tracking_uri },

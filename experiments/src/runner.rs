@@ -168,7 +168,7 @@ pub fn traffic(cfg: &ExperimentConfig, config_path: &Path) -> Result<Traffic> {
     })
 }
 
-fn env_for(
+pub(crate) fn env_for(
     cfg: &ExperimentConfig,
     spec: &AgentSpec,
     traffic: Arc<RateSeries>,
@@ -459,7 +459,7 @@ fn serve<P: Policy + 'static>(
 
 /// Builds the agent `spec` for an evaluation episode on `t.evaluation` with `seed` (the oracle
 /// reads that episode's arrivals; every other agent ignores the seed).
-fn build_agent(
+pub(crate) fn build_agent(
     cfg: &ExperimentConfig,
     spec: &AgentSpec,
     trained: &Trained,

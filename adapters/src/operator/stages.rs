@@ -20,7 +20,7 @@ use sim::ClusterState;
 use super::safety::{Guarded, Safety};
 use crate::scaler::Scaler;
 
-/// How trustworthy the metrics of an [`Observation`] are.
+/// How trustworthy the metrics of an [`Observed`] are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum MetricsHealth {

@@ -18,14 +18,23 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds `workload-app` once per test binary (`$CARGO build -p workload --bin workload-app`)
+/// Builds `workload-app` once per test binary (`$CARGO build --profile test -p workload --bin
+/// workload-app`: the test profile reuses what `cargo test` already compiled)
 /// and returns its path (`$CARGO_TARGET_DIR` or `<workspace>/target`, then `debug/`).
 pub fn workload_app() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "workload", "--bin", "workload-app"])
+            .args([
+                "build",
+                "--profile",
+                "test",
+                "-p",
+                "workload",
+                "--bin",
+                "workload-app",
+            ])
             .current_dir(workspace_root())
             .status()
             .expect("cannot run cargo");
