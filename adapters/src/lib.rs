@@ -11,6 +11,8 @@
 //! - [`front`]: [`Front`], a round-robin HTTP front for the Ready replicas with its own metrics.
 //! - [`operator`]: the operator loop: observe, decide (HPA fallback on stale metrics), act
 //!   within safety limits (recovery on failure), score; its `/metrics` and `/trigger`.
+//! - [`live_env`]: [`LiveEnv`], the `scaling-v0` env's contract over a real system in real
+//!   time (a [`Scaler`] and an observer), so `Env` code runs unchanged against it.
 //! - [`local_prometheus`]: [`LocalPrometheus`], a Prometheus child process for local live runs
 //!   and tests.
 //! - [`error`]: the crate's [`Error`].
@@ -37,6 +39,7 @@
 
 pub mod error;
 pub mod front;
+pub mod live_env;
 pub mod local_prometheus;
 pub mod operator;
 pub mod process;
@@ -46,6 +49,7 @@ pub mod state;
 
 pub use error::{Error, Result};
 pub use front::{Backend, Front, FrontConfig};
+pub use live_env::{LiveEnv, LiveEnvConfig, LiveInfo, LIVE_ENV_ID};
 pub use local_prometheus::{LocalPrometheus, ScrapeJob};
 pub use process::{ProcessScaler, ProcessScalerConfig};
 pub use prometheus::{PrometheusClient, QueryResult, Sample, Series};

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adapters::local_prometheus::{free_port, poll_until, LocalPrometheus, ScrapeJob};
-use common::{nimbusguard, ok, root, s, tmp};
+use common::{nimbusguard, ok, s, tmp, workload_bins};
 
 /// Kills (SIGKILL) and reaps a child when dropped, unless it already exited.
 struct Guard(Option<Child>);
@@ -46,22 +46,6 @@ impl Drop for Guard {
             let _ = c.wait();
         }
     }
-}
-
-/// `workload-app` and `loadgen`, built with the test profile (reusing what `cargo test` compiled).
-fn workload_bins() -> (PathBuf, PathBuf) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--profile", "test", "-p", "workload", "--bins"])
-        .current_dir(root())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building workload's binaries failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let d = target.join("debug");
-    (d.join("workload-app"), d.join("loadgen"))
 }
 
 /// PIDs of the live (not zombie) children of `parent` whose command is `workload-app`.

@@ -19,7 +19,7 @@ pub mod safety;
 pub mod stages;
 pub mod telemetry;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use self::safety::{Guarded, Limit, Safety, SafetyConfig};
 

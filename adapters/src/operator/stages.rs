@@ -320,9 +320,37 @@ impl RewardStage {
             return None;
         }
         let changed = self.pending_changed.take()?;
-        let s = &obs.state;
-        let violated =
-            (s.p95_latency_ms > self.slo.p95_ms) || (s.dropped_ratio > self.slo.max_dropped_ratio);
+        let f = StepFigures::of(&obs.state, &self.slo);
+        Some(
+            self.calc
+                .reward(&f.info, f.cpu_request_milli, f.used_milli, changed),
+        )
+    }
+}
+
+/// What one decision interval of a live system produced, in the terms of the simulated env's
+/// [`StepInfo`] and [`RewardCalculator::reward`]'s inputs, read off the observation at its end
+/// (one interval counts as one tick: `ticks = 1`, `slo_violated_ticks` 0 or 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepFigures {
+    /// The step's figures; `arrivals`, `served` and `dropped` are `rate x interval` estimates
+    /// (requests), filled by [`StepFigures::with_interval`].
+    pub info: StepInfo,
+    /// CPU the Ready pods used, millicores summed over pods (the rate over the CPU query's
+    /// window).
+    pub used_milli: f64,
+    /// One Ready pod's CPU request, millicores (1000 when no pod is Ready).
+    pub cpu_request_milli: f64,
+    /// The interval violated the SLO: p95 latency above `p95_ms` or drops above
+    /// `max_dropped_ratio`.
+    pub slo_violated: bool,
+}
+
+impl StepFigures {
+    /// The figures of `state` (observed at the end of an interval) against `slo`.
+    pub fn of(state: &ClusterState, slo: &SloConfig) -> Self {
+        let s = state;
+        let violated = (s.p95_latency_ms > slo.p95_ms) || (s.dropped_ratio > slo.max_dropped_ratio);
         let ready: Vec<_> = s.pods.iter().filter(|p| p.ready && !p.deleting).collect();
         let used: f64 = ready
             .iter()
@@ -330,15 +358,30 @@ impl RewardStage {
             .map(|u| u as f64)
             .sum();
         let request = ready.first().map_or(1000.0, |p| p.cpu_request_milli as f64);
-        let info = StepInfo {
-            time_s: s.time.as_secs_f64(),
-            desired_replicas: s.desired_replicas,
-            ready_replicas: s.ready_replicas,
-            slo_violated_ticks: u32::from(violated),
-            ticks: 1,
-            cpu_utilization: s.cpu_utilization(),
-            ..StepInfo::default()
-        };
-        Some(self.calc.reward(&info, request, used, changed))
+        StepFigures {
+            info: StepInfo {
+                time_s: s.time.as_secs_f64(),
+                desired_replicas: s.desired_replicas,
+                ready_replicas: s.ready_replicas,
+                slo_violated_ticks: u32::from(violated),
+                ticks: 1,
+                cpu_utilization: s.cpu_utilization(),
+                ..StepInfo::default()
+            },
+            used_milli: used,
+            cpu_request_milli: request,
+            slo_violated: violated,
+        }
+    }
+
+    /// Fills `arrivals`, `served` and `dropped` (requests) from the observed request rate and
+    /// drop ratio over an interval of `interval_s` seconds.
+    pub fn with_interval(mut self, state: &ClusterState, interval_s: f64) -> Self {
+        let arrivals = state.request_rate_per_s.max(0.0) * interval_s;
+        let dropped = arrivals * state.dropped_ratio.clamp(0.0, 1.0);
+        self.info.arrivals = arrivals;
+        self.info.dropped = dropped;
+        self.info.served = arrivals - dropped;
+        self
     }
 }

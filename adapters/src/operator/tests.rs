@@ -22,10 +22,10 @@ use crate::error::{Error, Result};
 use crate::scaler::{PodInfo, Scaler};
 
 /// Replicas in memory: every pod Ready at once; `set_replicas` fails while `fail` > 0.
-struct FakeScaler {
-    desired: u32,
-    fail: u32,
-    sets: Vec<u32>,
+pub(crate) struct FakeScaler {
+    pub(crate) desired: u32,
+    pub(crate) fail: u32,
+    pub(crate) sets: Vec<u32>,
 }
 
 impl Scaler for FakeScaler {
@@ -62,9 +62,9 @@ impl Scaler for FakeScaler {
 }
 
 /// Metrics health in script order (then fresh); every pod at `cpu_milli` usage.
-struct Scripted {
-    health: VecDeque<MetricsHealth>,
-    cpu_milli: u64,
+pub(crate) struct Scripted {
+    pub(crate) health: VecDeque<MetricsHealth>,
+    pub(crate) cpu_milli: u64,
 }
 
 impl Observe for Scripted {

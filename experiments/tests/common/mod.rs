@@ -102,3 +102,19 @@ pub fn files(dir: &Path, skip: &[&str]) -> BTreeMap<String, Vec<u8>> {
     walk(dir, dir, skip, &mut out);
     out
 }
+
+/// `workload-app` and `loadgen`, built with the test profile (reusing what `cargo test` compiled).
+pub fn workload_bins() -> (PathBuf, PathBuf) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--profile", "test", "-p", "workload", "--bins"])
+        .current_dir(root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building workload's binaries failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let d = target.join("debug");
+    (d.join("workload-app"), d.join("loadgen"))
+}
