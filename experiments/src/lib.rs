@@ -25,6 +25,7 @@
 //! - [`cmd_operator`] — `nimbusguard operator`: the live operator loop over Prometheus and a scaler.
 //! - [`operator_config`] — the operator config (TOML, `deny_unknown_fields`).
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
+//! - [`cmd_calibrate`] — `nimbusguard calibrate`: measures the workload app, writes a scenario.
 //! - [`cmd_report`] — `nimbusguard report DIR...`: comparison tables and a plot across result folders.
 //! - [`cmd_anomaly`] — `nimbusguard anomaly`: streaming anomaly detectors scored on NAB's windows.
 //! - [`anomaly_plot`] — the per-trace plot of `nimbusguard anomaly`.
@@ -49,6 +50,7 @@ pub mod bench;
 pub mod bench_sweep;
 pub mod bounds;
 pub mod cmd_anomaly;
+pub mod cmd_calibrate;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_mlflow;

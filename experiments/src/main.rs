@@ -128,6 +128,31 @@ enum Command {
         #[arg(long)]
         sweep: bool,
     },
+    /// Measure the workload app on this machine (start-up and readiness delays, CPU per
+    /// request) and write a calibrated scenario for the simulator, plus calibration.json.
+    Calibrate {
+        /// The workload-app binary (default target/release/workload-app; build it with
+        /// `cargo build --release -p workload --bins`).
+        #[arg(long, value_name = "PATH")]
+        app: Option<PathBuf>,
+        /// Experiment config the scenario starts from.
+        #[arg(long, value_name = "CONFIG", default_value = experiments::cmd_calibrate::DEFAULT_BASE)]
+        base: PathBuf,
+        /// Scenario file to write; calibration.json is written beside it.
+        #[arg(long, value_name = "FILE", default_value = experiments::cmd_calibrate::DEFAULT_OUT)]
+        out: PathBuf,
+        /// Process starts timed for the start-up and readiness delays (>= 2).
+        #[arg(long, value_name = "N", default_value_t = experiments::cmd_calibrate::DEFAULT_STARTS)]
+        starts: usize,
+        /// Sequential GET /work requests for the CPU cost per request (>= 10).
+        #[arg(long, value_name = "N", default_value_t = experiments::cmd_calibrate::DEFAULT_REQUESTS)]
+        requests: usize,
+        /// An argument for every workload-app (repeatable, in order; e.g. `--app-arg
+        /// --workers --app-arg 1`). Default: the live test's `--cpu-per-request-ms 20
+        /// --workers 1 --ready-delay-s 1 --cost-distribution deterministic`.
+        #[arg(long = "app-arg", value_name = "ARG", allow_hyphen_values = true)]
+        app_args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +288,30 @@ fn main() -> ExitCode {
             seconds,
             sweep,
         } => experiments::bench::run(json, seconds, sweep),
+        Command::Calibrate {
+            app,
+            base,
+            out,
+            starts,
+            requests,
+            app_args,
+        } => experiments::cmd_calibrate::execute(&experiments::cmd_calibrate::CalibrateOptions {
+            app,
+            base,
+            out,
+            starts,
+            requests,
+            app_args,
+            command: experiments::cmd_calibrate::this_command_line(),
+        })
+        .map(|c| {
+            println!("{}", c.table());
+            println!(
+                "Scenario written to {}; figures in {}",
+                c.scenario.display(),
+                c.scenario.with_file_name("calibration.json").display()
+            );
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
