@@ -1,7 +1,7 @@
 //! `nimbusguard calibrate` on real `workload-app` processes (the test-profile build): the
 //! measured CPU per request, start-up and readiness delays match what the app was told to do,
-//! the written scenario loads and runs, every started app is gone afterwards, and bad inputs
-//! are refused naming the flag.
+//! the written scenario loads (in `request` service mode) and runs, every started app is gone
+//! afterwards, and bad inputs are refused naming the flag.
 
 mod common;
 
@@ -92,6 +92,8 @@ fn calibrates_the_app_and_the_scenario_loads_and_runs() {
     assert!(startup > 0.0 && startup < 5.0, "start-up {startup} s");
     assert!(f(&j["startup_s"]["std"]) >= 0.0);
     assert_eq!(j["written"]["cost_distribution"], "deterministic");
+    // The live replicas are FIFO servers behind a round-robin front: `request` mode.
+    assert_eq!(j["written"]["service_mode"], "request");
     assert!(f(&j["cpu"]["latency_cv"]) < 0.5, "{}", j["cpu"]);
     assert_eq!(j["cpu"]["requests"], 100);
     let starts = j["starts"].as_array().unwrap();
@@ -109,6 +111,7 @@ fn calibrates_the_app_and_the_scenario_loads_and_runs() {
         "service.cpu_per_request_ms",
         "pod.readiness_delay_s",
         "deterministic",
+        "service.mode = request",
     ] {
         assert!(stdout.contains(k), "{k} missing from the table:\n{stdout}");
     }
@@ -129,6 +132,8 @@ fn calibrates_the_app_and_the_scenario_loads_and_runs() {
         cfg.service.cost_distribution,
         sim::config::CostDistribution::Deterministic
     );
+    assert_eq!(cfg.service.mode, sim::config::ServiceMode::Request);
+    assert!(text.contains("mode = \"request\""), "{text}");
     let base = ExperimentConfig::load(
         &common::root().join("experiments/configs/live-spike.toml"),
         &[],
