@@ -24,6 +24,10 @@
 //! - [`cmd_mlflow`] — `nimbusguard mlflow sync DIR`: uploads spooled runs.
 //! - [`cmd_operator`] — `nimbusguard operator`: the live operator loop over Prometheus and a scaler.
 //! - [`operator_config`] — the operator config (TOML, `deny_unknown_fields`).
+//! - [`cmd_live`] — `nimbusguard live`: the live A/B beside the simulated run of the same segment.
+//! - [`live_config`] — the live A/B config (TOML, `deny_unknown_fields`).
+//! - [`live_round`] — one live run: an agent on real processes through `LiveEnv`.
+//! - [`sim_to_real`] — live vs simulated metrics per agent (`sim_to_real.{json,md}`).
 //! - [`cmd_hpa`] — `nimbusguard hpa CASES.json`.
 //! - [`cmd_calibrate`] — `nimbusguard calibrate`: measures the workload app, writes a scenario.
 //! - [`cmd_report`] — `nimbusguard report DIR...`: comparison tables and a plot across result folders.
@@ -53,6 +57,7 @@ pub mod cmd_anomaly;
 pub mod cmd_calibrate;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
+pub mod cmd_live;
 pub mod cmd_mlflow;
 pub mod cmd_operator;
 pub mod cmd_report;
@@ -62,6 +67,8 @@ pub mod config;
 pub mod cost_slo_plot;
 pub mod forecast_config;
 pub mod forecast_plot;
+pub mod live_config;
+pub mod live_round;
 pub mod operator_config;
 pub mod pareto_plot;
 pub mod plots;
@@ -70,6 +77,7 @@ pub mod report;
 pub mod result_dir;
 pub mod runner;
 pub mod saved_agent;
+pub mod sim_to_real;
 pub mod stats;
 pub mod sweep_config;
 pub mod sweep_summary;

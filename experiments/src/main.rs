@@ -109,6 +109,23 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         for_s: Option<f64>,
     },
+    /// Live A/B: the same traffic segment against each agent on real workload-app processes
+    /// (Prometheus, the operator's loop), and simulated beside it; writes summary.json and
+    /// plots for both, and sim_to_real.{json,md}.
+    Live {
+        /// Live config (TOML).
+        #[arg(default_value = experiments::live_config::DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Override a config value, e.g. `--set rounds=3` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output folder (default `results/<experiment>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads for training and the simulated runs (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// MLflow tracking: upload runs spooled while the server was unreachable.
     Mlflow {
         #[command(subcommand)]
@@ -288,6 +305,14 @@ fn main() -> ExitCode {
             seconds,
             sweep,
         } => experiments::bench::run(json, seconds, sweep),
+        Command::Live {
+            config,
+            set,
+            out,
+            threads,
+        } => experiments::cmd_live::execute(&config, &set, out.as_deref(), threads).map(|dir| {
+            eprintln!("nimbusguard: live A/B written to {}", dir.display());
+        }),
         Command::Calibrate {
             app,
             base,

@@ -564,12 +564,7 @@ impl SweepPlan {
             path.file_stem()
                 .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned())
         });
-        if name.is_empty()
-            || name == "."
-            || name == ".."
-            || name.contains(['/', '\\'])
-            || name.chars().any(char::is_control)
-        {
+        if !is_plain_name(&name) {
             bail!(
                 "invalid sweep file {}: `name`: expected a plain folder name (no `/`, not \
                  empty, `.` or `..`; it names results/sweeps/<name>), got {name:?}",
@@ -618,6 +613,16 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
         bail!("--shard: expected 0 <= I < N, got {i}/{n}");
     }
     Ok((i, n))
+}
+
+/// Whether `name` can name one folder: not empty, `.` or `..`, no `/`, `\\` or control
+/// character (sweep and experiment names become `results/<name>`).
+pub fn is_plain_name(name: &str) -> bool {
+    !(name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control))
 }
 
 #[cfg(test)]

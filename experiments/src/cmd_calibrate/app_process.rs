@@ -69,6 +69,10 @@ impl AppProcess {
         let mut child = Command::new(app)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            // An app that refuses its arguments must say why in the few stderr lines kept,
+            // not in a backtrace.
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
