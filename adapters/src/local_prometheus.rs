@@ -129,9 +129,16 @@ impl LocalPrometheus {
         );
         for job in jobs {
             match job {
+                // Prometheus reads relative file_sd paths against its config file's folder,
+                // not the current one: always write an absolute path.
                 ScrapeJob::FileSd { name, dir } => config.push_str(&format!(
                     "  - job_name: {name}\n    file_sd_configs: [{{files: ['{}/*.json'], refresh_interval: 1s}}]\n",
-                    dir.display()
+                    std::path::absolute(dir)
+                        .map_err(|source| Error::Io {
+                            path: dir.clone(),
+                            source,
+                        })?
+                        .display()
                 )),
                 ScrapeJob::Static { name, targets } => {
                     let t: Vec<String> = targets.iter().map(|a| format!("'{a}'")).collect();

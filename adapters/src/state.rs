@@ -254,25 +254,20 @@ impl StateObserver {
             let id = *self.ids.entry(p.name.clone()).or_insert(next);
             let cpu_usage_milli = cpu.get(&p.name).map(|v| v.max(0.0).round() as u64);
             let memory_usage_bytes = mem.get(&p.name).map(|v| v.max(0.0).round() as u64);
-            views.push(PodView {
+            let mut v = pod_view(
+                p,
                 id,
-                phase: if p.started_at.is_some() {
-                    PodPhase::Running
-                } else {
-                    PodPhase::Pending
-                },
-                ready: p.ready && !p.terminating,
-                ready_last_transition: p.ready_since.map(|t| self.sim_time(t)),
-                start_time: p.started_at.map(|t| self.sim_time(t)),
-                deleting: p.terminating,
-                cpu_request_milli: self.config.cpu_request_milli,
-                memory_request_bytes: self.config.memory_request_bytes,
-                cpu_usage_milli,
-                memory_usage_bytes,
-                metric_timestamp: (cpu_usage_milli.is_some() || memory_usage_bytes.is_some())
-                    .then_some(now_sim),
-                metric_window_s: self.config.metric_window_s,
-            });
+                self.config.cpu_request_milli,
+                self.config.memory_request_bytes,
+            );
+            v.ready_last_transition = p.ready_since.map(|t| self.sim_time(t));
+            v.start_time = p.started_at.map(|t| self.sim_time(t));
+            v.cpu_usage_milli = cpu_usage_milli;
+            v.memory_usage_bytes = memory_usage_bytes;
+            v.metric_timestamp =
+                (cpu_usage_milli.is_some() || memory_usage_bytes.is_some()).then_some(now_sim);
+            v.metric_window_s = self.config.metric_window_s;
+            views.push(v);
         }
         views.sort_by_key(|v| v.id);
         let status_replicas = pods.iter().filter(|p| !p.terminating).count() as u32;
@@ -314,6 +309,35 @@ impl StateObserver {
     fn sim_time(&self, t: SystemTime) -> SimTime {
         let d = t.duration_since(self.epoch).unwrap_or(Duration::ZERO);
         SimTime::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A scaler's pod as a [`PodView`] with id `id` and the given requests: phase (Running once
+/// started), readiness (never while terminating), deletion; no metrics and no times (the
+/// caller fills what it knows).
+pub fn pod_view(
+    p: &PodInfo,
+    id: u64,
+    cpu_request_milli: u64,
+    memory_request_bytes: u64,
+) -> PodView {
+    PodView {
+        id,
+        phase: if p.started_at.is_some() {
+            PodPhase::Running
+        } else {
+            PodPhase::Pending
+        },
+        ready: p.ready && !p.terminating,
+        ready_last_transition: None,
+        start_time: None,
+        deleting: p.terminating,
+        cpu_request_milli,
+        memory_request_bytes,
+        cpu_usage_milli: None,
+        memory_usage_bytes: None,
+        metric_timestamp: None,
+        metric_window_s: 0,
     }
 }
 

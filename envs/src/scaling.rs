@@ -316,7 +316,7 @@ impl ScalingEnv {
         let changed = applied != current;
         sim.set_desired_replicas(applied);
         let mut info = StepInfo::default();
-        let (mut used, mut req, mut util_sum, mut util_ticks) = (0.0, 0.0, 0.0, 0u32);
+        let (mut used, mut util_sum, mut util_ticks) = (0.0, 0.0, 0u32);
         let interval = Duration::from_secs_f64(self.config.decision_interval_s);
         let cpu_req = self.scenario.pod.cpu_request_milli as f64;
         sim.advance(interval, |t| {
@@ -329,11 +329,9 @@ impl ScalingEnv {
                 util_sum += t.cpu_utilization;
                 util_ticks += 1;
                 used += t.cpu_utilization * f64::from(t.ready_replicas) * cpu_req;
-                req += f64::from(t.ready_replicas) * cpu_req;
             }
             on_tick(t);
         });
-        let _ = req;
         info.cpu_utilization = if util_ticks > 0 {
             util_sum / f64::from(util_ticks)
         } else {

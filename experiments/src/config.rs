@@ -652,6 +652,29 @@ pub fn base_dir(cfg: &ExperimentConfig, config_path: &Path) -> PathBuf {
         .unwrap_or(here)
 }
 
+/// Reads the TOML file `path` as a `T` after applying the `--set` `overrides` (as
+/// [`apply_override`]); `what` names the kind of file in errors (e.g. `operator config`). The
+/// commands whose configs are not experiment configs (`operator`, `live`) read them this way.
+///
+/// # Errors
+/// The file cannot be read; TOML syntax errors (line and column); a bad override; unknown
+/// keys or a field of the wrong type (named by its dotted path).
+pub fn load_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    overrides: &[String],
+    what: &str,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let mut value: toml::Value =
+        toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+    for o in overrides {
+        apply_override(&mut value, o).with_context(|| format!("bad --set {o}"))?;
+    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))
+}
+
 /// `path` if it exists, else the same relative path under the repository root this binary was
 /// built from (so the default config is found from any folder of the checkout).
 pub fn locate_config(path: &Path) -> PathBuf {

@@ -102,18 +102,10 @@ impl Default for AppSection {
     fn default() -> Self {
         Self {
             binary: PathBuf::from("target/release/workload-app"),
-            args: [
-                "--cpu-per-request-ms",
-                "20",
-                "--workers",
-                "1",
-                "--ready-delay-s",
-                "1",
-                "--cost-distribution",
-                "deterministic",
-            ]
-            .map(String::from)
-            .to_vec(),
+            args: crate::cmd_calibrate::DEFAULT_APP_ARGS
+                .iter()
+                .map(|a| (*a).to_string())
+                .collect(),
         }
     }
 }
@@ -142,16 +134,7 @@ impl LiveConfig {
     /// value (named by its dotted path); the scenario cannot be loaded; an agent name the
     /// scenario lacks or an agent that cannot run live.
     pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedLive> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read live config {}", path.display()))?;
-        let mut value: toml::Value =
-            toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
-        for o in overrides {
-            crate::config::apply_override(&mut value, o)
-                .with_context(|| format!("bad --set {o}"))?;
-        }
-        let cfg: LiveConfig = serde_path_to_error::deserialize(value)
-            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+        let cfg: LiveConfig = crate::config::load_toml(path, overrides, "live config")?;
         cfg.validate()
             .with_context(|| format!("invalid live config {}", path.display()))?;
         let scenario_path = relative_to(path, &cfg.scenario);

@@ -13,7 +13,9 @@ use std::time::{Duration, SystemTime};
 use adapters::live_env::{LiveEnv, LiveEnvConfig};
 use adapters::local_prometheus::{free_port, LocalPrometheus, ScrapeJob};
 use adapters::operator::stages::{DecisionAgent, DecisionSource, SloConfig};
-use adapters::{FrontConfig, ProcessScaler, ProcessScalerConfig, StateConfig, StateObserver};
+use adapters::{
+    FrontConfig, ProcessScaler, ProcessScalerConfig, Scaler, StateConfig, StateObserver,
+};
 use agents::hpa::Hpa;
 use anyhow::{anyhow, Context, Result};
 use envs::Env;
@@ -97,7 +99,7 @@ pub fn run_live(ctx: &LiveContext<'_>, spec: &AgentSpec, seed: u64, dir: &Path) 
         ],
     )
     .context("cannot start Prometheus")?;
-    let scaler = ProcessScaler::new(ProcessScalerConfig {
+    let mut scaler = ProcessScaler::new(ProcessScalerConfig {
         binary: ctx.app.clone(),
         extra_args: ctx.config.app.args.clone(),
         name_prefix: format!("{}-{seed}", spec.name),
@@ -131,13 +133,20 @@ pub fn run_live(ctx: &LiveContext<'_>, spec: &AgentSpec, seed: u64, dir: &Path) 
         episode_s: ctx.segment.duration_s() + ctx.config.tail_s,
         ready_timeout_s: 60.0,
     };
-    let mut env = LiveEnv::new(live_cfg, observer, scaler)?;
-    env.reset(Some(seed));
+    // The initial replicas Ready and scraped, and a few scrapes in (so rates exist), before
+    // the episode starts.
+    scaler
+        .set_replicas(d.initial_replicas)
+        .context("cannot start the initial replicas")?;
+    scaler
+        .wait_ready(d.initial_replicas, Duration::from_secs(60))
+        .context("the initial replicas are not Ready")?;
     for (job, n) in [("workload", d.initial_replicas as usize), ("front", 1)] {
         prom.wait_up(job, n, Duration::from_secs(60))
             .with_context(|| format!("Prometheus does not scrape job {job}"))?;
     }
     std::thread::sleep(Duration::from_secs_f64(ctx.config.settle_s));
+    let mut env = LiveEnv::new(live_cfg, observer, scaler)?;
 
     let schedule = Schedule::new(ctx.segment.as_ref().clone(), cfg.workload.arrivals, seed)?;
     let target = loadgen::parse_target(&format!("http://{front}/work"))?;
@@ -146,7 +155,7 @@ pub fn run_live(ctx: &LiveContext<'_>, spec: &AgentSpec, seed: u64, dir: &Path) 
         ..RunOptions::default()
     };
     // The episode's clock starts with the load.
-    let (_, _) = env.reset(Some(seed));
+    env.reset(Some(seed));
     let sender = std::thread::spawn(move || loadgen::run_blocking(&schedule, &[target], &options));
 
     let mut decisions = String::new();

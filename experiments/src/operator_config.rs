@@ -204,16 +204,7 @@ impl OperatorConfig {
     /// The file cannot be read; TOML syntax errors (line and column); unknown keys; a field
     /// with a wrong type or an invalid value (named by its dotted path).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read operator config {}", path.display()))?;
-        let mut value: toml::Value =
-            toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
-        for o in overrides {
-            crate::config::apply_override(&mut value, o)
-                .with_context(|| format!("bad --set {o}"))?;
-        }
-        let cfg: OperatorConfig = serde_path_to_error::deserialize(value)
-            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+        let cfg: OperatorConfig = crate::config::load_toml(path, overrides, "operator config")?;
         cfg.validate()
             .with_context(|| format!("invalid operator config {}", path.display()))?;
         Ok(cfg)

@@ -82,11 +82,15 @@ binary = "{app}"
         ),
     )
     .unwrap();
+    // A relative --out (against the repository root, where the command runs): Prometheus
+    // must still find the replicas' file_sd folder under it.
+    let rel = format!("target/nimbusguard-live-ab-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(common::root().join(&rel));
     let (so, se) = ok(
-        nimbusguard(&["live", s(&config), "--out", s(&out.join("out"))]),
+        nimbusguard(&["live", s(&config), "--out", &rel]),
         "nimbusguard live",
     );
-    let out = out.join("out");
+    let out = common::root().join(&rel);
     let _ = se;
     assert!(so.contains("# Sim-to-real"), "{so}");
 
@@ -172,6 +176,7 @@ binary = "{app}"
     }
     assert!(out.join("sim_to_real.md").is_file());
     assert!(processes_of(&app).is_empty(), "replicas left running");
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]

@@ -30,3 +30,15 @@ pub mod error;
 pub mod loadgen;
 
 pub use error::{Error, Result};
+
+/// Logs of the binaries: tracing to stderr (stdout carries their JSON lines), filtered by
+/// `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}

@@ -10,11 +10,11 @@
 //! Other empty queries (request rate or latency before the first request) are not a reason to
 //! fall back: they are 0 in the state and listed in the debug log.
 
-use sim::{ClusterState, PodPhase, PodView};
+use sim::ClusterState;
 
 use super::stages::{MetricsHealth, Observe, Observed};
 use crate::scaler::Scaler;
-use crate::state::StateObserver;
+use crate::state::{pod_view, StateObserver};
 
 impl Observe for StateObserver {
     fn observe(&mut self, scaler: &mut dyn Scaler) -> Observed {
@@ -91,24 +91,7 @@ pub fn pods_only(
         pods: pods
             .iter()
             .enumerate()
-            .map(|(i, p)| PodView {
-                id: i as u64,
-                phase: if p.started_at.is_some() {
-                    PodPhase::Running
-                } else {
-                    PodPhase::Pending
-                },
-                ready: p.ready && !p.terminating,
-                ready_last_transition: None,
-                start_time: None,
-                deleting: p.terminating,
-                cpu_request_milli,
-                memory_request_bytes,
-                cpu_usage_milli: None,
-                memory_usage_bytes: None,
-                metric_timestamp: None,
-                metric_window_s: 0,
-            })
+            .map(|(i, p)| pod_view(p, i as u64, cpu_request_milli, memory_request_bytes))
             .collect(),
         ..ClusterState::default()
     }

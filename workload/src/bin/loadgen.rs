@@ -85,13 +85,7 @@ fn parse_arrivals(s: &str) -> Result<Arrivals, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    workload::init_tracing();
     let cli = Cli::parse();
     if cli.targets.is_empty() {
         return Err(Error::input(

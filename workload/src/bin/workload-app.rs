@@ -19,13 +19,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    workload::init_tracing();
     let cli = Cli::parse();
     let app = App::new(cli.app).context("while checking the flags")?;
     let listener = app::bind(app.config().listen).await?;
