@@ -20,11 +20,12 @@
 //! `PATH.tmp` and renamed on every change. Dropping the scaler stops every child (also while
 //! unwinding from a panic).
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{kill, Signal};
@@ -215,7 +216,7 @@ impl ProcessScaler {
         }
         let timeout = Duration::from_secs_f64(self.config.start_timeout_s);
         let deadline = Instant::now() + timeout;
-        for (index, name, mut child, rx) in starting {
+        for (index, name, mut child, rx, stderr_tail) in starting {
             let wait = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(addr) => {
@@ -233,14 +234,21 @@ impl ProcessScaler {
                 Err(e) => {
                     let _ = child.kill();
                     let status = child.wait().ok();
-                    let reason = match e {
-                        mpsc::RecvTimeoutError::Timeout => {
+                    let mut reason = match (e, status) {
+                        (mpsc::RecvTimeoutError::Timeout, _) => {
                             format!("no listening line within {timeout:?}")
                         }
-                        mpsc::RecvTimeoutError::Disconnected => format!(
-                            "stdout closed without a listening line (exit status {status:?})"
-                        ),
+                        (mpsc::RecvTimeoutError::Disconnected, Some(s)) => {
+                            format!("it exited ({s}) without a listening line")
+                        }
+                        (mpsc::RecvTimeoutError::Disconnected, None) => {
+                            "stdout closed without a listening line".to_string()
+                        }
                     };
+                    let tail = stderr_tail.finish();
+                    if !tail.is_empty() {
+                        reason.push_str(&format!("; its stderr ends: {}", tail.join(" | ")));
+                    }
                     tracing::warn!(pod = %name, %reason, "replica failed to start");
                     first_err.get_or_insert(Error::ReplicaStart { pod: name, reason });
                 }
@@ -322,13 +330,37 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-type Starting = (u64, String, Child, mpsc::Receiver<SocketAddr>);
+type Starting = (u64, String, Child, mpsc::Receiver<SocketAddr>, StderrTail);
+
+/// How many of a replica's last stderr lines a start failure reports.
+const STDERR_TAIL_LINES: usize = 5;
+
+/// A replica's stderr, drained to the log, with its last lines kept for a start failure.
+struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StderrTail {
+    /// The last lines, once the stream closed (the process was reaped first).
+    fn finish(mut self) -> Vec<String> {
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().cloned().collect()
+    }
+}
 
 fn spawn_replica(config: &ProcessScalerConfig, index: u64) -> Result<Starting> {
     let name = format!("{}-{index}", config.name_prefix);
     let mut child = Command::new(&config.binary)
         .args(["--listen", "127.0.0.1:0", "--pod-name", &name])
         .args(&config.extra_args)
+        // A replica that refuses its flags must say why in the stderr lines a start failure
+        // quotes, not in a backtrace.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -355,19 +387,22 @@ fn spawn_replica(config: &ProcessScalerConfig, index: u64) -> Result<Starting> {
             }
         });
     }
-    if let Some(err) = child.stderr.take() {
-        drain_to_log(name.clone(), err);
-    }
-    Ok((index, name, child, rx))
-}
-
-fn drain_to_log(pod: String, stream: impl Read + Send + 'static) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            tracing::debug!(pod = %pod, stderr = %line);
-        }
+    let lines = Arc::new(Mutex::new(VecDeque::new()));
+    let reader = child.stderr.take().map(|err| {
+        let (pod, keep) = (name.clone(), Arc::clone(&lines));
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                tracing::debug!(pod = %pod, stderr = %line);
+                let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
+                if k.len() == STDERR_TAIL_LINES {
+                    k.pop_front();
+                }
+                k.push_back(line);
+            }
+        })
     });
+    Ok((index, name, child, rx, StderrTail { lines, reader }))
 }
 
 /// The address of a `{"event":"listening","addr":"IP:PORT"}` line, `None` for other lines.

@@ -65,6 +65,12 @@ pub fn execute(
         || PathBuf::from("results").join(&config.experiment),
         Path::to_path_buf,
     );
+    if dir.exists() && !dir.is_dir() {
+        bail!("--out {}: exists and is not a folder", dir.display());
+    }
+    // The app must start with its flags before anything is trained or written, so a bad
+    // `[app]` never replaces an earlier run's results.
+    preflight(config)?;
 
     // 1. The scenario's own run: trains the policies the live runs serve.
     crate::runner::set_quiet(false);
@@ -173,6 +179,38 @@ pub fn execute(
         return Err(e);
     }
     Ok(dir)
+}
+
+/// Starts one replica of `[app]` behind a front and waits for it to be Ready (60 s at most).
+///
+/// # Errors
+/// The app does not start, refuses its flags (its stderr is quoted) or is not Ready in time.
+fn preflight(config: &LiveConfig) -> Result<()> {
+    use adapters::{FrontConfig, ProcessScaler, ProcessScalerConfig, Scaler};
+    let what = || {
+        format!(
+            "app: {} {} does not start a Ready replica",
+            config.app.binary.display(),
+            config.app.args.join(" ")
+        )
+    };
+    let port = adapters::local_prometheus::free_port()?;
+    let mut scaler = ProcessScaler::new(ProcessScalerConfig {
+        binary: config.app.binary.clone(),
+        extra_args: config.app.args.clone(),
+        name_prefix: "preflight".into(),
+        front: FrontConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            ..FrontConfig::default()
+        },
+        ..ProcessScalerConfig::default()
+    })
+    .with_context(what)?;
+    scaler.set_replicas(1).with_context(what)?;
+    scaler
+        .wait_ready(1, std::time::Duration::from_secs(60))
+        .with_context(what)?;
+    Ok(())
 }
 
 fn agents_names(agents: &[crate::config::AgentSpec]) -> Vec<String> {

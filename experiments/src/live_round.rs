@@ -60,7 +60,7 @@ pub struct LiveRun {
 
 /// Runs `spec` live on the segment with arrival seed `seed` (the episode's seed in the
 /// results, `evaluation.first_seed + round`); working files (Prometheus data,
-/// file_sd, `decisions.jsonl`, `loadgen.json`) go under `dir`. Every process it starts is
+/// file_sd, `decisions.jsonl`, `loadgen.json`, `host.json` with the load average) go under `dir`. Every process it starts is
 /// stopped before it returns, also on error.
 ///
 /// Metrics of the record: `p95_latency_ms`/`p99_latency_ms` are the load generator's
@@ -154,7 +154,17 @@ pub fn run_live(ctx: &LiveContext<'_>, spec: &AgentSpec, seed: u64, dir: &Path) 
         timeout: Duration::from_secs_f64(ctx.config.request_timeout_s),
         ..RunOptions::default()
     };
-    // The episode's clock starts with the load.
+    // The episode's clock starts with the load. Live figures mean little on a busy machine:
+    // the host's load average is recorded at both ends of the run.
+    let load_before = load_average();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if load_before.is_some_and(|l| l > 0.5 * cores) {
+        tracing::warn!(
+            load_average_1m = load_before,
+            cores,
+            "the machine is busy: live latency and scaling will not be representative"
+        );
+    }
     env.reset(Some(seed));
     let sender = std::thread::spawn(move || loadgen::run_blocking(&schedule, &[target], &options));
 
@@ -229,6 +239,13 @@ pub fn run_live(ctx: &LiveContext<'_>, spec: &AgentSpec, seed: u64, dir: &Path) 
 
     std::fs::write(dir.join("decisions.jsonl"), decisions)
         .with_context(|| format!("cannot write {}", dir.join("decisions.jsonl").display()))?;
+    let host = serde_json::json!({
+        "cores": cores,
+        "load_average_1m_before": load_before,
+        "load_average_1m_after": load_average(),
+    });
+    std::fs::write(dir.join("host.json"), host.to_string())
+        .with_context(|| format!("cannot write {}", dir.join("host.json").display()))?;
     let json = serde_json::to_string_pretty(&summary)?;
     std::fs::write(dir.join("loadgen.json"), json)
         .with_context(|| format!("cannot write {}", dir.join("loadgen.json").display()))?;
@@ -268,6 +285,14 @@ pub fn run_live(ctx: &LiveContext<'_>, spec: &AgentSpec, seed: u64, dir: &Path) 
         loadgen: summary,
         fallbacks,
     })
+}
+
+/// The host's 1-minute load average (`/proc/loadavg`), if readable.
+fn load_average() -> Option<f64> {
+    use procfs::Current;
+    procfs::LoadAverage::current()
+        .ok()
+        .map(|l| f64::from(l.one))
 }
 
 /// `100 * part / whole`, 0 when `whole` is 0.

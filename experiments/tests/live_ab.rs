@@ -200,6 +200,32 @@ fn bad_live_inputs_fail_before_anything_starts() {
     assert!(e.contains("segment") && e.contains("resample_s"), "{e}");
     let e = run(&["--set", "rounds=0"]);
     assert!(e.contains("rounds"), "{e}");
+    // An app that refuses its flags: caught before training, its own words quoted.
+    let (app, _) = workload_bins();
+    let e = run(&[
+        "--set",
+        &format!("app.binary=\"{}\"", s(&app)),
+        "--set",
+        "app.args=[\"--workers\", \"0\"]",
+    ]);
+    assert!(
+        e.contains("does not start a Ready replica") && e.contains("invalid value for `--workers`"),
+        "{e}"
+    );
+    // --out naming a file.
+    let file = out.with_extension("file");
+    std::fs::write(&file, "keep").unwrap();
+    let o = nimbusguard(&[
+        "live",
+        "experiments/configs/live-ab.toml",
+        "--out",
+        s(&file),
+        "--set",
+        &format!("app.binary=\"{}\"", s(&app)),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("is not a folder"), "{e}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
     // Nothing was written.
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }
