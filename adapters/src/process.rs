@@ -405,8 +405,10 @@ fn spawn_replica(config: &ProcessScalerConfig, index: u64) -> Result<Starting> {
     Ok((index, name, child, rx, StderrTail { lines, reader }))
 }
 
-/// The address of a `{"event":"listening","addr":"IP:PORT"}` line, `None` for other lines.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+/// The address of a `workload-app`'s first stdout line, `{"event":"listening","addr":"IP:PORT"}`
+/// (surrounding whitespace ignored); `None` for any other line. Shared with
+/// `nimbusguard calibrate`, which times that line.
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
     if v.get("event")?.as_str()? != "listening" {
         return None;

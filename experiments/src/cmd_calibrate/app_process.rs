@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use adapters::process::listening_addr;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -99,7 +100,7 @@ impl AppProcess {
                 for line in BufReader::new(out).lines() {
                     let Ok(line) = line else { break };
                     if !sent {
-                        if let Some(addr) = parse_listening(&line) {
+                        if let Some(addr) = listening_addr(&line) {
                             sent = tx.send((Instant::now(), addr)).is_ok();
                         }
                     }
@@ -282,15 +283,6 @@ fn keep_tail(r: impl Read, tail: &Mutex<VecDeque<String>>) {
     }
 }
 
-/// The address of a `{"event":"listening","addr":"IP:PORT"}` line.
-pub fn parse_listening(line: &str) -> Option<SocketAddr> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v.get("event")?.as_str()? != "listening" {
-        return None;
-    }
-    v.get("addr")?.as_str()?.parse().ok()
-}
-
 /// The value of `process_cpu_seconds_total` in a Prometheus/OpenMetrics text exposition.
 pub fn parse_process_cpu(text: &str) -> Option<f64> {
     text.lines()
@@ -391,14 +383,14 @@ mod tests {
     #[test]
     fn parses_the_listening_line_and_the_cpu_counter() {
         assert_eq!(
-            parse_listening(r#"{"event":"listening","addr":"127.0.0.1:4137"}"#),
+            listening_addr(r#"{"event":"listening","addr":"127.0.0.1:4137"}"#),
             Some("127.0.0.1:4137".parse().unwrap())
         );
         assert_eq!(
-            parse_listening(r#"{"event":"other","addr":"127.0.0.1:1"}"#),
+            listening_addr(r#"{"event":"other","addr":"127.0.0.1:1"}"#),
             None
         );
-        assert_eq!(parse_listening("listening"), None);
+        assert_eq!(listening_addr("listening"), None);
         let text = "# TYPE process_cpu_seconds counter\nprocess_cpu_seconds_total 1.25\n\
                     process_resident_memory_bytes 100\n# EOF\n";
         assert_eq!(parse_process_cpu(text), Some(1.25));

@@ -26,7 +26,8 @@
 //! Submodules:
 //! - `app_process`: the `workload-app` binary and its started processes (spawn, listening line,
 //!   readiness, stop and reap, also on drop), the `/metrics` and `/work` calls and the CPU
-//!   measurement; [`parse_listening`], [`parse_process_cpu`].
+//!   measurement; [`parse_process_cpu`] (the listening line is read with
+//!   [`adapters::process::listening_addr`]).
 //! - `scenario`: the scenario's text ([`scenario_text`]), checked to load before it and
 //!   `calibration.json` are written.
 //!
@@ -44,7 +45,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use sim::config::{CostDistribution, ServiceMode};
 
-pub use app_process::{parse_listening, parse_process_cpu};
+pub use app_process::parse_process_cpu;
 pub use scenario::scenario_text;
 
 use crate::config::{locate_config, ExperimentConfig};
