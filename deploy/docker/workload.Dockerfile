@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # nimbusguard/workload: the workload app (`workload-app`) and the load generator (`loadgen`),
-# with the bundled traces loadgen replays (deploy/base/loadgen.yaml).
+# with the bundled traces and experiment configs loadgen replays (deploy/base/loadgen.yaml).
 # Build from the repository root (the context is the whole workspace; BuildKit reads
 # deploy/docker/workload.Dockerfile.dockerignore, which keeps target/ and results/ out):
 #   docker build -f deploy/docker/workload.Dockerfile -t nimbusguard/workload:dev .
@@ -42,10 +42,11 @@ RUN for bin in /out/*; do \
 FROM debian:bookworm-slim
 WORKDIR /nimbusguard
 COPY --from=build /out/workload-app /out/loadgen /usr/local/bin/
-# Relative trace paths resolve against the working directory: `--trace
-# datasets/nasa_http_jul1995_1min.csv` works as in the repository. README.md and manifest.json
-# carry the traces' sources and licences.
+# Relative paths resolve against the working directory, as in the repository: loadgen's
+# `--config experiments/configs/quickstart.toml` finds its trace datasets/nasa_http_jul1995_1min.csv.
+# README.md and manifest.json carry the traces' sources and licences.
 COPY datasets/*.csv datasets/README.md datasets/manifest.json datasets/
+COPY experiments/configs/*.toml experiments/configs/
 USER 65532:65532
 EXPOSE 8080
 # The Deployments set their own command; this default serves the app on every interface.
