@@ -7,9 +7,9 @@
 #   kind      the operator scales workload-app (sample NimbusScaler, HPA-rules policy)
 #   ab-hpa    the Kubernetes HPA scales it instead (needs metrics-server)
 #   ab-keda   KEDA scales it on the request rate (needs KEDA)
-# Re-running is safe: it reuses the cluster, rebuilds and reloads the images, restarts the pods
-# that run them, and removes the autoscaler of the previous overlay (two would fight over the
-# replica count).
+# Re-running is safe: it reuses the cluster, rebuilds and reloads the images, removes the
+# autoscaler of the previous overlay (two would fight over the replica count) and restarts the
+# pods that run our images, so each run starts from the same state (see "restart" below).
 #
 # Env: KIND_CLUSTER_NAME  cluster name (default nimbusguard; the kubectl context is kind-NAME)
 #      SKIP_BUILD=1       reuse the images already loaded (no docker build, no kind load)
@@ -119,10 +119,14 @@ for d in "${ours[@]}"; do
 done
 step "applying deploy/overlays/$overlay"
 k apply -k "$repo/deploy/overlays/$overlay"
-# The images keep their :dev tag across rebuilds, so pods that already ran get the new build
-# only when they restart.
-if [[ "${SKIP_BUILD:-0}" != 1 && ${#existing[@]} -gt 0 ]]; then
-  step "restarting ${existing[*]} onto the new images"
+# Restart what ran before: the images keep their :dev tag across rebuilds, so running pods get
+# a new build only when they restart; and every run then starts from the same state, which an
+# A/B comparison needs: the replay from seed 0 (identical arrivals), workload-app at the
+# manifest's 1 replica (`apply` has just reset it), and the operator's counters from zero (a
+# NimbusScaler's decision counter left over from the kind overlay would otherwise stall and
+# raise NimbusGuardDecisionsStalled under ab-hpa / ab-keda).
+if [[ ${#existing[@]} -gt 0 ]]; then
+  step "restarting ${existing[*]}"
   k -n "$ns" rollout restart "${existing[@]}"
 fi
 
