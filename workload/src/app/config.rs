@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sim::config::CostDistribution;
 
+use super::kafka::{self, OffsetReset};
 use crate::{Error, Result};
 
 /// Configuration of one workload-app process (one pod). The fields are the CLI flags of
@@ -71,6 +72,28 @@ pub struct AppConfig {
     /// process exits anyway. >= 0.
     #[arg(long, default_value_t = 10.0)]
     pub shutdown_grace_s: f64,
+    /// Kafka brokers to consume trigger events from, `HOST:PORT[,HOST:PORT..]`; none = no
+    /// consumer. Each message of `--kafka-topic` is handled like a `POST /events/trigger` body
+    /// (see [`super::kafka`]).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_brokers: Option<String>,
+    /// Topic of the trigger events (with `--kafka-brokers`).
+    #[arg(long, default_value = kafka::DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+    /// Consumer group (with `--kafka-brokers`); replicas sharing it split the topic's
+    /// partitions, so each event is handled by one replica.
+    #[arg(long, default_value = kafka::DEFAULT_GROUP)]
+    pub kafka_group: String,
+    /// Consumer group session timeout, milliseconds, in [1000, 3600000] (the broker's own
+    /// bounds may be narrower; Kafka's default minimum is 6000). Heartbeats every twelfth of it.
+    #[arg(long, default_value_t = 6000)]
+    pub kafka_session_timeout_ms: u32,
+    /// Where a group without committed offsets starts: `latest` (only new events) or
+    /// `earliest` (everything the topic holds).
+    #[arg(long, value_enum, default_value_t = OffsetReset::Latest)]
+    #[serde(default)]
+    pub kafka_offset_reset: OffsetReset,
 }
 
 impl Default for AppConfig {
@@ -92,6 +115,11 @@ impl Default for AppConfig {
             max_body_bytes: 16384,
             operator_trigger_url: None,
             shutdown_grace_s: 10.0,
+            kafka_brokers: None,
+            kafka_topic: kafka::DEFAULT_TOPIC.into(),
+            kafka_group: kafka::DEFAULT_GROUP.into(),
+            kafka_session_timeout_ms: 6000,
+            kafka_offset_reset: OffsetReset::Latest,
         }
     }
 }
@@ -133,8 +161,8 @@ impl AppConfig {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] naming the flag (`--workers`, ...) for a NaN, infinite,
-    /// negative or out-of-range value, or an `--operator-trigger-url` that is not an http(s)
-    /// URL.
+    /// negative or out-of-range value, an `--operator-trigger-url` that is not an http(s)
+    /// URL, or (with `--kafka-brokers`) a bad broker list, topic, group or session timeout.
     pub fn validate(&self) -> Result<()> {
         let nonneg = |x: f64| x.is_finite() && x >= 0.0;
         let pos = |x: f64| x.is_finite() && x > 0.0;
@@ -205,7 +233,7 @@ impl AppConfig {
                 url,
             )?;
         }
-        Ok(())
+        kafka::validate(c)
     }
 }
 

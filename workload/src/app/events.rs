@@ -1,5 +1,6 @@
 //! `POST /events/trigger`: scaling-relevant events sent to the app (by tests, the load generator
-//! or a person), counted and optionally forwarded to the operator.
+//! or a person), counted and optionally forwarded to the operator. The Kafka consumer
+//! ([`super::kafka`]) reads the same JSON body from a topic and hands it to the same path.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::metrics::{label_value, EventLabel, ForwardResult, ResultLabel};
+use super::metrics::{
+    label_value, EventLabel, ForwardResult, ResultLabel, SourceLabel, TriggerSource,
+};
 use super::{error_response, AppState};
 
 /// Timeout of one forwarding POST to `--operator-trigger-url`.
@@ -130,49 +133,58 @@ pub(super) async fn trigger(State(state): State<Arc<AppState>>, body: Bytes) -> 
             return error_response(StatusCode::BAD_REQUEST, msg, "field", &field);
         }
     };
-    state
-        .metrics
-        .triggers_received
-        .get_or_create(&EventLabel {
-            event_type: event.event_type,
-        })
-        .inc();
-    tracing::info!(event_type = event.event_type.as_str(), service = %event.service, value = event.value, "trigger received");
-    let forwarded = match &state.config.operator_trigger_url {
-        Some(url) => {
-            let (client, url, st) = (state.client.clone(), url.clone(), state.clone());
-            tokio::spawn(async move {
-                let res = client
-                    .post(&url)
-                    .timeout(FORWARD_TIMEOUT)
-                    .json(&event)
-                    .send()
-                    .await;
-                let result = match res {
-                    Ok(r) if r.status().is_success() => ForwardResult::Ok,
-                    Ok(r) => {
-                        tracing::warn!(status = %r.status(), %url, "operator refused trigger");
-                        ForwardResult::Error
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, %url, "cannot forward trigger");
-                        ForwardResult::Error
-                    }
-                };
-                st.metrics
-                    .triggers_forwarded
-                    .get_or_create(&ResultLabel { result })
-                    .inc();
-            });
-            true
-        }
-        None => false,
-    };
+    let forwarded = accept(&state, event, TriggerSource::Http);
     (
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"accepted": true, "forwarded": forwarded})),
     )
         .into_response()
+}
+
+/// Handles one valid event, whatever its source: counts it
+/// (`workload_triggers_received_total{event_type}`, `workload_triggers_by_source_total{source}`),
+/// logs it, and forwards it to `--operator-trigger-url` in a task of its own. Returns whether
+/// forwarding was started. Must be called inside the app's tokio runtime.
+pub(super) fn accept(state: &Arc<AppState>, event: TriggerEvent, source: TriggerSource) -> bool {
+    let m = &state.metrics;
+    m.triggers_received
+        .get_or_create(&EventLabel {
+            event_type: event.event_type,
+        })
+        .inc();
+    m.triggers_by_source
+        .get_or_create(&SourceLabel { source })
+        .inc();
+    tracing::info!(event_type = event.event_type.as_str(), service = %event.service,
+        value = event.value, source = source.as_str(), "trigger received");
+    let Some(url) = &state.config.operator_trigger_url else {
+        return false;
+    };
+    let (client, url, st) = (state.client.clone(), url.clone(), state.clone());
+    tokio::spawn(async move {
+        let res = client
+            .post(&url)
+            .timeout(FORWARD_TIMEOUT)
+            .json(&event)
+            .send()
+            .await;
+        let result = match res {
+            Ok(r) if r.status().is_success() => ForwardResult::Ok,
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), %url, "operator refused trigger");
+                ForwardResult::Error
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %url, "cannot forward trigger");
+                ForwardResult::Error
+            }
+        };
+        st.metrics
+            .triggers_forwarded
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    });
+    true
 }
 
 #[cfg(test)]

@@ -127,6 +127,33 @@ pub struct ResultLabel {
     pub result: ForwardResult,
 }
 
+/// Where an accepted trigger event came from (label `source`).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum TriggerSource {
+    /// `http`: `POST /events/trigger`.
+    Http,
+    /// `kafka`: a message of `--kafka-topic` (`--kafka-brokers`).
+    Kafka,
+}
+
+impl TriggerSource {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerSource::Http => "http",
+            TriggerSource::Kafka => "kafka",
+        }
+    }
+}
+label_value!(TriggerSource);
+
+/// Label set `{source}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// Where the event came from.
+    pub source: TriggerSource,
+}
+
 /// Label set `{pod}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PodLabel {
@@ -149,8 +176,21 @@ pub struct Metrics {
     pub memory_held_bytes: Gauge,
     /// `workload_triggers_received_total{event_type}`: accepted `/events/trigger` events.
     pub triggers_received: Family<EventLabel, Counter>,
+    /// `workload_triggers_by_source_total{source="http"|"kafka"}`: accepted trigger events by
+    /// where they came from (the same events as `workload_triggers_received_total`).
+    pub triggers_by_source: Family<SourceLabel, Counter>,
     /// `workload_triggers_forwarded_total{result}`: forwarding attempts to the operator.
     pub triggers_forwarded: Family<ResultLabel, Counter>,
+    /// `workload_kafka_malformed_events_total`: Kafka messages skipped because they are not a
+    /// valid trigger event (empty, over `--max-body-bytes`, bad JSON, unknown `event_type`,
+    /// non-finite `value`, unknown field).
+    pub kafka_malformed: Counter,
+    /// `workload_kafka_consumer_errors_total`: errors the Kafka consumer reported (broker
+    /// unreachable, unknown topic, ...); librdkafka retries by itself.
+    pub kafka_errors: Counter,
+    /// `workload_kafka_assigned_partitions`: partitions of `--kafka-topic` this replica
+    /// consumes (0 before it joined its group or without `--kafka-brokers`).
+    pub kafka_assigned_partitions: Gauge,
     /// `workload_ready`: 1 once `/ready` answers 200, else 0.
     pub ready: Gauge,
     /// `workload_info{pod}`: always 1.
@@ -176,7 +216,11 @@ impl Metrics {
             active_jobs: Family::default(),
             memory_held_bytes: Gauge::default(),
             triggers_received: Family::default(),
+            triggers_by_source: Family::default(),
             triggers_forwarded: Family::default(),
+            kafka_malformed: Counter::default(),
+            kafka_errors: Counter::default(),
+            kafka_assigned_partitions: Gauge::default(),
             ready: Gauge::default(),
             info: Family::default(),
             process_cpu_seconds: Counter::default(),
@@ -217,6 +261,26 @@ impl Metrics {
             m.triggers_received.clone(),
         );
         r.register(
+            "workload_triggers_by_source",
+            "Accepted trigger events by source (http or kafka)",
+            m.triggers_by_source.clone(),
+        );
+        r.register(
+            "workload_kafka_malformed_events",
+            "Kafka messages skipped as malformed trigger events",
+            m.kafka_malformed.clone(),
+        );
+        r.register(
+            "workload_kafka_consumer_errors",
+            "Errors reported by the Kafka consumer (it retries)",
+            m.kafka_errors.clone(),
+        );
+        r.register(
+            "workload_kafka_assigned_partitions",
+            "Partitions of the trigger topic this replica consumes",
+            m.kafka_assigned_partitions.clone(),
+        );
+        r.register(
             "workload_triggers_forwarded",
             "Trigger forwarding attempts to the operator",
             m.triggers_forwarded.clone(),
@@ -252,6 +316,9 @@ impl Metrics {
         }
         for kind in [JobKind::Cpu, JobKind::Memory] {
             let _ = m.active_jobs.get_or_create(&KindLabel { kind });
+        }
+        for source in [TriggerSource::Http, TriggerSource::Kafka] {
+            let _ = m.triggers_by_source.get_or_create(&SourceLabel { source });
         }
         for result in [ForwardResult::Ok, ForwardResult::Error] {
             let _ = m.triggers_forwarded.get_or_create(&ResultLabel { result });

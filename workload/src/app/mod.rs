@@ -13,10 +13,13 @@
 //! | `GET /health`, `GET /ready` | 200; `/ready` 503 until `--ready-delay-s` passed |
 //!
 //! Bodies over `--max-body-bytes` get 413, unknown routes 404 (JSON `{"error":..}`).
+//!
+//! With `--kafka-brokers`, trigger events are also consumed from a Kafka topic ([`kafka`]).
 
 pub mod config;
 pub mod events;
 pub mod jobs;
+pub mod kafka;
 pub mod metrics;
 
 use std::future::{Future, IntoFuture};
@@ -128,13 +131,36 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
-    /// requests finish for at most `shutdown_grace_s` and stops the background jobs.
+    /// requests finish for at most `shutdown_grace_s` and stops the background jobs. With
+    /// `--kafka-brokers` it also consumes trigger events ([`kafka`]) until then, and finally
+    /// leaves the consumer group (committing its offsets; at most 5 s).
     ///
     /// # Errors
     ///
-    /// [`Error::Serve`] if the server fails.
+    /// [`Error::Serve`] if the server fails; [`Error::Setup`] if the Kafka consumer cannot be
+    /// created (nothing is served then).
     pub async fn serve(
         self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let consumer =
+            kafka::consumer(&self.state)?.map(|c| tokio::spawn(kafka::run(self.state.clone(), c)));
+        let served = self.serve_http(listener, shutdown).await;
+        if let Some(task) = consumer {
+            self.state.stop_tx.send_replace(true);
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("Kafka consumer did not stop within 5 s");
+            }
+        }
+        served
+    }
+
+    async fn serve_http(
+        &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use sim::workload::Arrivals;
-use workload::loadgen::{self, RunOptions, Schedule, Trigger, Window, WorkloadSpec};
+use workload::loadgen::{self, KafkaSink, RunOptions, Schedule, Trigger, Window, WorkloadSpec};
 use workload::Error;
 
 /// Replays a workload (trace or pattern, as the simulator builds it) as HTTP requests, open
@@ -63,13 +63,22 @@ struct Cli {
     /// Also write the JSON summary to this file.
     #[arg(long)]
     summary: Option<PathBuf>,
-    /// Post an event at an offset: `AT_S:EVENT_TYPE[:VALUE]` (repeatable; needs --trigger-url).
+    /// Send an event at an offset: `AT_S:EVENT_TYPE[:VALUE]` (repeatable; needs --trigger-url
+    /// or --kafka-brokers).
     #[arg(long = "trigger")]
     triggers: Vec<String>,
-    /// Full URL of the `/events/trigger` endpoint.
+    /// Full URL of the `/events/trigger` endpoint the events are POSTed to.
     #[arg(long)]
     trigger_url: Option<String>,
-    /// `service` field of the posted events.
+    /// Produce the events to Kafka instead of POSTing them (`HOST:PORT[,..]`; one message per
+    /// event, key = --trigger-service, value = the `/events/trigger` JSON body). Exclusive with
+    /// --trigger-url.
+    #[arg(long)]
+    kafka_brokers: Option<String>,
+    /// Kafka topic of the events (with --kafka-brokers).
+    #[arg(long, default_value = workload::app::kafka::DEFAULT_TOPIC)]
+    kafka_topic: String,
+    /// `service` field of the events (and their Kafka key).
     #[arg(long, default_value = "workload")]
     trigger_service: String,
 }
@@ -117,6 +126,11 @@ fn main() -> anyhow::Result<()> {
         .map(loadgen::parse_target)
         .transpose()
         .map_err(|_| Error::input("--trigger-url", "expected an http:// or https:// URL"))?;
+    let kafka = cli
+        .kafka_brokers
+        .as_deref()
+        .map(|b| KafkaSink::new(b, Some(&cli.kafka_topic)))
+        .transpose()?;
     let spec = WorkloadSpec {
         config: cli.config.clone(),
         trace: cli.trace.clone(),
@@ -146,6 +160,7 @@ fn main() -> anyhow::Result<()> {
         max_in_flight: cli.max_in_flight,
         triggers,
         trigger_url,
+        kafka,
         trigger_service: cli.trigger_service,
         progress: true,
     };

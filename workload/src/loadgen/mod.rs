@@ -6,12 +6,15 @@
 //!   seeded ChaCha8).
 //! - [`run`](mod@run): [`run()`] (async) and [`run_blocking`]: fire every request at its instant.
 //! - [`summary`]: the JSON [`Summary`] (`nimbusguard.loadgen/v1`).
+//! - [`kafka`]: `--trigger` events produced to Kafka ([`KafkaSink`]).
 
+pub mod kafka;
 pub mod run;
 pub mod schedule;
 pub mod source;
 pub mod summary;
 
+pub use kafka::KafkaSink;
 pub use run::{parse_target, run, run_blocking, RunOptions, Trigger};
 pub use schedule::{Schedule, ScheduleIter};
 pub use source::{Window, WorkloadSpec};

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::Url;
 use tokio::time::Instant;
 
+use super::kafka::{self, KafkaSink};
 use super::summary::{
     BinSummary, ErrorCounts, LagStats, LatencyStats, LogHistogram, Summary, TriggerCounts, SCHEMA,
 };
@@ -75,10 +76,13 @@ pub struct RunOptions {
     /// At most this many requests outstanding; a request due beyond it is not sent
     /// (`skipped_in_flight`). >= 1.
     pub max_in_flight: usize,
-    /// Events posted during the run (needs `trigger_url`).
+    /// Events sent during the run (needs `trigger_url` or `kafka`).
     pub triggers: Vec<Trigger>,
-    /// Full URL of the `/events/trigger` endpoint.
+    /// Full URL of the `/events/trigger` endpoint the events are POSTed to.
     pub trigger_url: Option<Url>,
+    /// Produce the events to this Kafka topic instead (key = `trigger_service`); exclusive
+    /// with `trigger_url`.
+    pub kafka: Option<KafkaSink>,
     /// `service` field of the posted events.
     pub trigger_service: String,
     /// Show an indicatif progress line on stderr (only if stderr is a terminal).
@@ -92,6 +96,7 @@ impl Default for RunOptions {
             max_in_flight: 10_000,
             triggers: Vec::new(),
             trigger_url: None,
+            kafka: None,
             trigger_service: "workload".into(),
             progress: false,
         }
@@ -185,9 +190,10 @@ fn lock(c: &Mutex<Collector>) -> std::sync::MutexGuard<'_, Collector> {
 /// # Errors
 ///
 /// [`Error::InvalidInput`] for no targets (`--target`), `max_in_flight` of 0
-/// (`--max-in-flight`), a zero timeout (`--timeout-s`), triggers without a URL or past the end
-/// of the schedule (`--trigger`); [`Error::Setup`] if the HTTP client cannot be built. Failed
-/// requests are counted, not raised.
+/// (`--max-in-flight`), a zero timeout (`--timeout-s`), triggers without a URL or Kafka sink
+/// (`--trigger-url`), with both (`--kafka-brokers`) or past the end of the schedule
+/// (`--trigger`); [`Error::Setup`] if the HTTP client or the Kafka producer cannot be built.
+/// Failed requests and undelivered events are counted, not raised.
 pub async fn run(schedule: &Schedule, targets: &[Url], options: &RunOptions) -> Result<Summary> {
     if targets.is_empty() {
         return Err(Error::input(
@@ -201,10 +207,16 @@ pub async fn run(schedule: &Schedule, targets: &[Url], options: &RunOptions) -> 
     if options.timeout.is_zero() {
         return Err(Error::input("--timeout-s", "expected a timeout > 0 s"));
     }
-    if !options.triggers.is_empty() && options.trigger_url.is_none() {
+    if !options.triggers.is_empty() && options.trigger_url.is_none() && options.kafka.is_none() {
         return Err(Error::input(
             "--trigger-url",
-            "--trigger needs --trigger-url (the /events/trigger URL)",
+            "--trigger needs --trigger-url (the /events/trigger URL) or --kafka-brokers",
+        ));
+    }
+    if options.trigger_url.is_some() && options.kafka.is_some() {
+        return Err(Error::input(
+            "--kafka-brokers",
+            "expected either --kafka-brokers or --trigger-url, not both (events go to one of them)",
         ));
     }
     if let Some(t) = options
@@ -230,6 +242,10 @@ pub async fn run(schedule: &Schedule, targets: &[Url], options: &RunOptions) -> 
             what: "HTTP client",
             source: Box::new(e),
         })?;
+    let producer = match (&options.kafka, options.triggers.is_empty()) {
+        (Some(sink), false) => Some(sink.producer(options.timeout)?),
+        _ => None,
+    };
     let n_bins = schedule.series().values.len();
     let collector = Arc::new(Mutex::new(Collector {
         bins: (0..n_bins).map(|_| Bin::default()).collect(),
@@ -252,9 +268,18 @@ pub async fn run(schedule: &Schedule, targets: &[Url], options: &RunOptions) -> 
             value: t.value,
         };
         let at = start + Duration::from_secs_f64(t.at_s);
+        let to_kafka = producer
+            .clone()
+            .zip(options.kafka.as_ref().map(|k| k.topic.clone()));
+        let timeout = options.timeout;
         trigger_tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            let ok = matches!(client.post(url).json(&body).send().await, Ok(r) if r.status().is_success());
+            let ok = match to_kafka {
+                Some((p, topic)) => kafka::produce(&p, &topic, &body, timeout).await,
+                None => {
+                    matches!(client.post(url).json(&body).send().await, Ok(r) if r.status().is_success())
+                }
+            };
             let mut c = lock(&c);
             c.triggers.sent += 1;
             if ok { c.triggers.ok += 1 } else { c.triggers.errors += 1 }

@@ -114,14 +114,15 @@ pub struct LatencyStats {
     pub max: Option<f64>,
 }
 
-/// Outcome of the `--trigger` events.
+/// Outcome of the `--trigger` events (POSTed to `--trigger-url` or produced to Kafka).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TriggerCounts {
-    /// Events posted.
+    /// Events sent (posted or produced).
     pub sent: u64,
-    /// Events answered 2xx.
+    /// Events answered 2xx, or acknowledged by the Kafka broker.
     pub ok: u64,
-    /// Events that failed (non-2xx, timeout, connection error).
+    /// Events that failed (non-2xx, timeout, connection error; for Kafka: not delivered
+    /// within `--timeout-s`).
     pub errors: u64,
 }
 
