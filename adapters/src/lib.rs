@@ -15,6 +15,7 @@
 //!   time (a [`Scaler`] and an observer), so `Env` code runs unchanged against it.
 //! - [`local_prometheus`]: [`LocalPrometheus`], a Prometheus child process for local live runs
 //!   and tests.
+//! - [`kafka`]: [`KafkaTriggers`], Kafka trigger events as a trigger source of the operator.
 //! - [`error`]: the crate's [`Error`].
 //!
 //! ```
@@ -39,6 +40,7 @@
 
 pub mod error;
 pub mod front;
+pub mod kafka;
 pub mod live_env;
 pub mod local_prometheus;
 pub mod operator;
@@ -49,6 +51,7 @@ pub mod state;
 
 pub use error::{Error, Result};
 pub use front::{Backend, Front, FrontConfig};
+pub use kafka::{KafkaTriggerConfig, KafkaTriggerMetrics, KafkaTriggers, TriggerEvent};
 pub use live_env::{LiveEnv, LiveEnvConfig, LiveInfo, LIVE_ENV_ID};
 pub use local_prometheus::{LocalPrometheus, ScrapeJob};
 pub use process::{ProcessScaler, ProcessScalerConfig};
