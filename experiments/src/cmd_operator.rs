@@ -7,6 +7,10 @@
 //! endpoint (`/metrics`, `POST /trigger`, `/health`) and the front the traffic should go to.
 //! It runs until SIGTERM or SIGINT (or `--for-s` seconds), then stops every replica it started
 //! and prints a JSON summary line `{"event":"stopped","decisions":N,"fallbacks":N,...}`.
+//!
+//! With a `[kafka]` section it also consumes trigger events from Kafka
+//! ([`adapters::kafka::KafkaTriggers`]); each valid one forces a decision, as `POST /trigger`
+//! does, and the summary line counts them (`kafka_events`, `kafka_malformed`).
 
 use std::io::Write;
 use std::path::Path;
@@ -17,7 +21,9 @@ use std::time::{Duration, Instant, SystemTime};
 use adapters::operator::stages::{DecisionAgent, DecisionSource, RewardStage};
 use adapters::operator::telemetry::{OperatorMetrics, TelemetryServer};
 use adapters::operator::Operator;
-use adapters::{ProcessScaler, PrometheusClient, Scaler, StateObserver};
+use adapters::{
+    KafkaTriggerMetrics, KafkaTriggers, ProcessScaler, PrometheusClient, Scaler, StateObserver,
+};
 use agents::autoscaler::Autoscaler;
 use agents::hpa::Hpa;
 use anyhow::{anyhow, Context, Result};
@@ -60,6 +66,14 @@ pub fn execute(path: &Path, overrides: &[String], for_s: Option<f64>) -> Result<
     let front = scaler.front().addr();
     let metrics = OperatorMetrics::new();
     let (tx, rx) = mpsc::channel();
+    let kafka_metrics = KafkaTriggerMetrics::new();
+    let kafka = match &cfg.kafka {
+        Some(k) => Some(
+            KafkaTriggers::start(k, kafka_metrics.clone(), tx.clone())
+                .context("kafka: cannot start the trigger consumer")?,
+        ),
+        None => None,
+    };
     let server = TelemetryServer::start(cfg.operator.listen, metrics.clone(), tx)
         .with_context(|| format!("operator.listen: cannot bind {}", cfg.operator.listen))?;
     let trace: Option<Box<dyn Write + Send>> = match &cfg.operator.trace {
@@ -108,6 +122,7 @@ pub fn execute(path: &Path, overrides: &[String], for_s: Option<f64>) -> Result<
     let failures = h.iter().filter(|t| t.action.error.is_some()).count();
     let max_replicas = h.iter().map(|t| t.action.to).max().unwrap_or(0);
     let final_replicas = op.scaler().desired_replicas();
+    drop(kafka);
     drop(op);
     drop(server);
     println!(
@@ -119,6 +134,8 @@ pub fn execute(path: &Path, overrides: &[String], for_s: Option<f64>) -> Result<
             "action_failures": failures,
             "max_replicas": max_replicas,
             "final_replicas": final_replicas,
+            "kafka_events": kafka_metrics.events_total(),
+            "kafka_malformed": kafka_metrics.malformed.get(),
         })
     );
     Ok(())

@@ -22,6 +22,8 @@
 //! [prometheus]            # url, timeout_s
 //! [state]                 # PromQL and pod requests: adapters::state::StateConfig
 //! [scaler]                # kind = "process" + adapters::process::ProcessScalerConfig
+//! [kafka]                 # optional: trigger events from Kafka (adapters::kafka::KafkaTriggerConfig)
+//! brokers = "127.0.0.1:9092"
 //! ```
 
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use adapters::operator::stages::SloConfig;
 use adapters::operator::{LoopConfig, SafetyConfig};
 use adapters::process::ProcessScalerConfig;
 use adapters::state::StateConfig;
+use adapters::KafkaTriggerConfig;
 use agents::hpa::HpaConfig;
 use anyhow::{bail, Context, Result};
 use envs::RewardKind;
@@ -64,6 +67,10 @@ pub struct OperatorConfig {
     pub state: StateConfig,
     /// What runs the replicas.
     pub scaler: ScalerSection,
+    /// Trigger events consumed from Kafka, each forcing a decision like `POST /trigger`.
+    /// Default none (no consumer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaTriggerConfig>,
 }
 
 /// `[operator]`: the loop's settings, the safety limits and the operator's own endpoint.
@@ -238,6 +245,9 @@ impl OperatorConfig {
                 self.prometheus.timeout_s
             );
         }
+        if let Some(k) = &self.kafka {
+            k.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         let r = &self.reward;
         if !(0.0..=r.band_high).contains(&r.band_low) || !r.band_high.is_finite() {
             bail!(
@@ -273,5 +283,58 @@ impl OperatorConfig {
             window_s: r.window_s.max(self.operator.decision_interval_s),
             ..envs::ScalingEnvConfig::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[scaler]\nkind = \"process\"\nbinary = \"workload-app\"\n";
+
+    #[test]
+    fn kafka_section_is_optional_checked_and_strict() {
+        let cfg: OperatorConfig = toml::from_str(BASE).unwrap();
+        assert!(cfg.kafka.is_none());
+        let cfg: OperatorConfig = toml::from_str(&format!(
+            "{BASE}[kafka]\nbrokers = \"127.0.0.1:9092\"\ntopic = \"t\"\n"
+        ))
+        .unwrap();
+        let k = cfg.kafka.as_ref().unwrap();
+        assert_eq!(
+            (k.brokers.as_str(), k.topic.as_str()),
+            ("127.0.0.1:9092", "t")
+        );
+        assert_eq!(k.group_id, "nimbusguard-operator");
+        cfg.validate().unwrap();
+        let bad: OperatorConfig =
+            toml::from_str(&format!("{BASE}[kafka]\nbrokers = \"nohost\"\n")).unwrap();
+        let err = format!("{:#}", bad.validate().unwrap_err());
+        assert!(err.contains("kafka.brokers"), "{err}");
+        assert!(toml::from_str::<OperatorConfig>(&format!(
+            "{BASE}[kafka]\nbrokers = \"a:1\"\nbrokerz = 1\n"
+        ))
+        .is_err());
+    }
+
+    /// The operator's Kafka events and the workload app's `POST /events/trigger` bodies are the
+    /// same JSON: the same event type names, both ways.
+    #[test]
+    fn kafka_event_types_match_the_workload_apps() {
+        use adapters::kafka::EventType as Operator;
+        use workload::app::EventType as App;
+        assert_eq!(Operator::ALL.len(), App::ALL.len());
+        for (o, a) in Operator::ALL.iter().zip(App::ALL) {
+            assert_eq!(o.as_str(), a.as_str());
+        }
+        let body = workload::app::TriggerEvent {
+            event_type: App::LatencyDegradation,
+            service: "web".into(),
+            value: 250.0,
+        };
+        let json = serde_json::to_vec(&body).unwrap();
+        let parsed = adapters::TriggerEvent::parse(&json, 1024).unwrap();
+        assert_eq!(parsed.event_type, Operator::LatencyDegradation);
+        assert_eq!((parsed.service.as_str(), parsed.value), ("web", 250.0));
     }
 }
