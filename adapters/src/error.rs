@@ -136,4 +136,40 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The Kubernetes API refused a call to this identity (HTTP 403): its RBAC lacks the verb.
+    #[error(
+        "Kubernetes API: `{verb}` on {resource} in namespace {namespace} is forbidden for this \
+         identity (grant it in the operator's Role): {message}"
+    )]
+    KubeForbidden {
+        /// The API verb (`get`, `list`, `patch`, ...).
+        verb: String,
+        /// Resource (and subresource), e.g. `deployments/scale`.
+        resource: String,
+        /// Namespace.
+        namespace: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// The object does not exist (HTTP 404).
+    #[error("Kubernetes API: {resource} {name} not found in namespace {namespace}")]
+    KubeNotFound {
+        /// Resource, e.g. `deployments/scale`.
+        resource: String,
+        /// Object name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+    },
+    /// Any other failed Kubernetes API call, after the retries.
+    #[error("Kubernetes API: `{what}` failed after {attempts} attempt(s)")]
+    Kube {
+        /// The call, e.g. `patch deployments/scale default/web`.
+        what: String,
+        /// Attempts made (retries of conflicts, timeouts and 5xx included).
+        attempts: u32,
+        /// The last error.
+        #[source]
+        source: kube::Error,
+    },
 }

@@ -15,6 +15,7 @@
 //!   time (a [`Scaler`] and an observer), so `Env` code runs unchanged against it.
 //! - [`local_prometheus`]: [`LocalPrometheus`], a Prometheus child process for local live runs
 //!   and tests.
+//! - [`k8s`]: Kubernetes: the `NimbusScaler` resource, [`KubeScaler`](k8s::KubeScaler).
 //! - [`kafka`]: [`KafkaTriggers`], Kafka trigger events as a trigger source of the operator.
 //! - [`error`]: the crate's [`Error`].
 //!
@@ -40,6 +41,7 @@
 
 pub mod error;
 pub mod front;
+pub mod k8s;
 pub mod kafka;
 pub mod live_env;
 pub mod local_prometheus;

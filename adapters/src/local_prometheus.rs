@@ -38,6 +38,13 @@ pub enum ScrapeJob {
         /// `host:port` of each target.
         targets: Vec<SocketAddr>,
     },
+    /// A scrape config written as it is (YAML of one `scrape_configs` entry, starting with
+    /// `- job_name:` and indented by two spaces), e.g. `kubernetes_sd_configs` against a
+    /// local API server.
+    Raw {
+        /// The YAML block.
+        yaml: String,
+    },
 }
 
 /// A Prometheus child process (see the module docs).
@@ -140,6 +147,12 @@ impl LocalPrometheus {
                         })?
                         .display()
                 )),
+                ScrapeJob::Raw { yaml } => {
+                    config.push_str(yaml);
+                    if !yaml.ends_with('\n') {
+                        config.push('\n');
+                    }
+                }
                 ScrapeJob::Static { name, targets } => {
                     let t: Vec<String> = targets.iter().map(|a| format!("'{a}'")).collect();
                     config.push_str(&format!(

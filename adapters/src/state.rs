@@ -83,6 +83,34 @@ impl Default for PromQueries {
     }
 }
 
+impl PromQueries {
+    /// The queries for a Kubernetes cluster, where Services balance the traffic and there is no
+    /// front: the request rate, latency and drops are summed over the replicas' own
+    /// `workload_requests_total{outcome}` and `workload_request_duration_seconds` (job
+    /// `workload`, one `pod` label per replica, as deploy/base/prometheus/prometheus.yml and
+    /// the tests' kubernetes_sd config label them); CPU, memory, queue and staleness as in
+    /// [`PromQueries::default`].
+    pub fn in_cluster() -> Self {
+        let latency = |q: f64| {
+            format!(
+                "histogram_quantile({q}, sum by (le) (rate(workload_request_duration_seconds_bucket{{job=\"workload\"}}[5s]))) * 1000"
+            )
+        };
+        Self {
+            request_rate_per_s: r#"sum(rate(workload_requests_total{job="workload"}[5s]))"#.into(),
+            p50_latency_ms: latency(0.5),
+            p95_latency_ms: latency(0.95),
+            p99_latency_ms: latency(0.99),
+            dropped_ratio: concat!(
+                r#"(sum(rate(workload_requests_total{job="workload",outcome="dropped"}[5s])) or vector(0))"#,
+                r#" / sum(rate(workload_requests_total{job="workload"}[5s]))"#
+            )
+            .into(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Configuration of a [`StateObserver`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
