@@ -112,7 +112,8 @@ OPERATOR_RULES = [
     (["nimbusguard.io"], ["nimbusscalers/status"], ["get", "patch"]),
     (["apps"], ["deployments"], ["get", "list", "watch"]),
     (["apps"], ["deployments/scale"], ["get", "patch"]),
-    ([""], ["pods", "configmaps"], ["get", "list", "watch"]),
+    ([""], ["pods"], ["get", "list", "watch", "delete"]),
+    ([""], ["configmaps"], ["get", "list", "watch"]),
     (["events.k8s.io"], ["events"], ["create", "patch"]),
 ]
 AUTOSCALERS = {"NimbusScaler", "HorizontalPodAutoscaler", "ScaledObject"}
@@ -322,7 +323,8 @@ no $op patch deployments.apps
 yes $op patch deployments.apps --subresource=scale
 no $op update deployments.apps --subresource=scale
 yes $op list pods
-no $op delete pods
+yes $op delete pods
+no $op create pods
 yes $op get configmaps
 no $op get secrets
 yes $op create events.events.k8s.io

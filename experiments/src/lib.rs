@@ -23,6 +23,7 @@
 //! - [`tracking`] — the MLflow mirror (REST client, spool, `Tracker` trait) of every run.
 //! - [`cmd_mlflow`] — `nimbusguard mlflow sync DIR`: uploads spooled runs.
 //! - [`cmd_operator`] — `nimbusguard operator`: the live operator loop over Prometheus and a scaler.
+//! - [`cmd_controller`] — `nimbusguard controller` and `crd`: the NimbusScaler controller on Kubernetes.
 //! - [`operator_config`] — the operator config (TOML, `deny_unknown_fields`).
 //! - [`cmd_live`] — `nimbusguard live`: the live A/B beside the simulated run of the same segment.
 //! - [`live_config`] — the live A/B config (TOML, `deny_unknown_fields`).
@@ -55,6 +56,7 @@ pub mod bench_sweep;
 pub mod bounds;
 pub mod cmd_anomaly;
 pub mod cmd_calibrate;
+pub mod cmd_controller;
 pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_live;

@@ -126,6 +126,35 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Print the NimbusScaler CustomResourceDefinition (YAML; deploy/base/crd.yaml is this).
+    Crd,
+    /// Run the NimbusScaler controller against the cluster of the kubeconfig (KUBECONFIG,
+    /// ~/.kube/config, or in-cluster): a decision per resource every decisionIntervalSeconds,
+    /// status, events, self-healing; until SIGTERM/SIGINT.
+    Controller {
+        /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
+        /// Watch this namespace only (default: all namespaces, which needs a ClusterRole).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Address of /metrics, POST /trigger and /health.
+        #[arg(long, default_value = "0.0.0.0:9464")]
+        listen: std::net::SocketAddr,
+        /// Folder where ConfigMap policies are written (default: a temp folder).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// Kafka brokers (`host:port[,host:port]`): trigger events on `--kafka-topic` make the
+        /// NimbusScalers named by their `service` decide at once.
+        #[arg(long, value_name = "BROKERS")]
+        kafka_brokers: Option<String>,
+        /// Topic of the trigger events.
+        #[arg(long, default_value = "nimbusguard-triggers")]
+        kafka_topic: String,
+        /// Consumer group of the controller.
+        #[arg(long, default_value = "nimbusguard-operator")]
+        kafka_group: String,
+    },
     /// MLflow tracking: upload runs spooled while the server was unreachable.
     Mlflow {
         #[command(subcommand)]
@@ -296,6 +325,29 @@ fn main() -> ExitCode {
         }
         Command::Operator { config, set, for_s } => {
             experiments::cmd_operator::execute(&config, &set, for_s)
+        }
+        Command::Crd => experiments::cmd_controller::print_crd(&mut std::io::stdout()),
+        Command::Controller {
+            kubeconfig,
+            namespace,
+            listen,
+            work_dir,
+            kafka_brokers,
+            kafka_topic,
+            kafka_group,
+        } => {
+            experiments::cmd_controller::execute(&experiments::cmd_controller::ControllerOptions {
+                kubeconfig,
+                namespace,
+                listen,
+                work_dir,
+                kafka: kafka_brokers.map(|brokers| adapters::KafkaTriggerConfig {
+                    brokers,
+                    topic: kafka_topic,
+                    group_id: kafka_group,
+                    ..adapters::KafkaTriggerConfig::default()
+                }),
+            })
         }
         Command::Mlflow {
             command: MlflowCommand::Sync { dir, tracking_uri },
