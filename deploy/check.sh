@@ -77,7 +77,11 @@ find_kubectl_new() {
 }
 
 if ! python3 -c 'import yaml' 2>/dev/null; then
-  echo "deploy/check.sh: python3 with PyYAML is required" >&2
+  # A fresh machine may lack it: PyPI is reachable where the tests run.
+  python3 -m pip install --quiet pyyaml >&2 || true
+fi
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "deploy/check.sh: python3 with PyYAML is required (python3 -m pip install pyyaml)" >&2
   exit 2
 fi
 
