@@ -54,9 +54,10 @@ pub struct PromQueries {
     pub newest_sample_timestamp_s: String,
 }
 
-fn latency_query(q: f64) -> String {
+/// Quantile `q` of a request-duration histogram `metric` (seconds) of job `job`, milliseconds.
+fn latency_query(metric: &str, job: &str, q: f64) -> String {
     format!(
-        "histogram_quantile({q}, sum by (le) (rate(front_request_duration_seconds_bucket{{job=\"front\"}}[5s]))) * 1000"
+        "histogram_quantile({q}, sum by (le) (rate({metric}_bucket{{job=\"{job}\"}}[5s]))) * 1000"
     )
 }
 
@@ -68,9 +69,9 @@ impl Default for PromQueries {
             pod_memory_bytes: r#"sum by (pod) (process_resident_memory_bytes{job="workload"})"#
                 .into(),
             request_rate_per_s: r#"sum(rate(front_requests_total{job="front"}[5s]))"#.into(),
-            p50_latency_ms: latency_query(0.5),
-            p95_latency_ms: latency_query(0.95),
-            p99_latency_ms: latency_query(0.99),
+            p50_latency_ms: latency_query("front_request_duration_seconds", "front", 0.5),
+            p95_latency_ms: latency_query("front_request_duration_seconds", "front", 0.95),
+            p99_latency_ms: latency_query("front_request_duration_seconds", "front", 0.99),
             dropped_ratio: concat!(
                 r#"(sum(rate(front_requests_total{job="front",outcome="dropped"}[5s])) or vector(0))"#,
                 r#" / sum(rate(front_requests_total{job="front"}[5s]))"#
@@ -91,11 +92,7 @@ impl PromQueries {
     /// the tests' kubernetes_sd config label them); CPU, memory, queue and staleness as in
     /// [`PromQueries::default`].
     pub fn in_cluster() -> Self {
-        let latency = |q: f64| {
-            format!(
-                "histogram_quantile({q}, sum by (le) (rate(workload_request_duration_seconds_bucket{{job=\"workload\"}}[5s]))) * 1000"
-            )
-        };
+        let latency = |q| latency_query("workload_request_duration_seconds", "workload", q);
         Self {
             request_rate_per_s: r#"sum(rate(workload_requests_total{job="workload"}[5s]))"#.into(),
             p50_latency_ms: latency(0.5),
