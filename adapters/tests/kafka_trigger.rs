@@ -207,7 +207,9 @@ fn kafka_events_force_decisions_within_a_second_and_malformed_ones_are_skipped()
         .unwrap()
     };
     let (decided_tx, decided) = mpsc::channel();
-    let metrics = OperatorMetrics::new();
+    // The Kafka counters are served with the operator's (as `nimbusguard operator` does).
+    let kafka_metrics = KafkaTriggerMetrics::new();
+    let metrics = OperatorMetrics::with(|r| kafka_metrics.register(r));
     let mut op = Operator::new(
         &LoopConfig {
             decision_interval_s: 3600.0,
@@ -245,7 +247,6 @@ fn kafka_events_force_decisions_within_a_second_and_malformed_ones_are_skipped()
         auto_offset_reset: OffsetReset::Earliest,
         ..KafkaTriggerConfig::default()
     };
-    let kafka_metrics = KafkaTriggerMetrics::new();
     let kafka = KafkaTriggers::start(&config("operator"), kafka_metrics.clone(), tx).unwrap();
     let (controller, mut events) =
         KafkaTriggers::start_channel(&config("controller"), KafkaTriggerMetrics::new()).unwrap();
@@ -290,6 +291,13 @@ fn kafka_events_force_decisions_within_a_second_and_malformed_ones_are_skipped()
     assert_eq!(kafka_metrics.malformed.get(), 1);
     assert_eq!(kafka_metrics.events_total(), 7);
     assert_eq!(metrics.triggers.get(), 7);
+    let text = metrics.encode();
+    for line in [
+        "nimbusguard_operator_kafka_malformed_events_total 1",
+        "nimbusguard_operator_triggers_total 7",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
 
     // The controller-like consumer got the same 7 events, with their service and value.
     let mut values = Vec::new();

@@ -1,6 +1,7 @@
 //! `nimbusguard controller` and `nimbusguard crd`: the NimbusScaler controller
 //! ([`adapters::k8s::controller`]) against the cluster of the kubeconfig (or in-cluster), with
-//! policies served from `nimbusguard run` folders ([`crate::saved_agent`]).
+//! policies served from `nimbusguard run` folders ([`crate::saved_agent`]) and from MLflow's
+//! model registry ([`crate::tracking::registry`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,23 +12,65 @@ use agents::autoscaler::Autoscaler;
 use anyhow::{Context, Result};
 
 use crate::saved_agent::saved_agent;
+use crate::tracking::client::{MlflowClient, RetryPolicy};
+use crate::tracking::registry::{download_model, DownloadedModel};
+use crate::tracking::TRACKING_URI_ENV;
 
-/// Serves the policies of [`ResolvedPolicy`] from run folders (files in the image, or a
-/// ConfigMap the controller wrote out).
-pub struct RunFolderLoader;
+/// Serves the policies of [`ResolvedPolicy`]: run folders (files in the image, or a ConfigMap
+/// the controller wrote out) and model versions of MLflow's registry, downloaded into
+/// `mlflow_dir` as run folders ([`download_model`]).
+#[derive(Debug, Clone)]
+pub struct RunFolderLoader {
+    /// Where registered models are downloaded (`<name>/<version>/` below it).
+    pub mlflow_dir: PathBuf,
+}
 
 impl PolicyLoader for RunFolderLoader {
     fn load(&self, policy: &ResolvedPolicy) -> std::result::Result<Box<dyn Autoscaler>, String> {
-        match policy {
-            ResolvedPolicy::Run { dir, agent } => saved_agent(dir, agent)
+        let load = |dir: &std::path::Path, agent: &str| {
+            saved_agent(dir, agent)
                 .map(|a| a.autoscaler)
-                .map_err(|e| format!("{e:#}")),
-            ResolvedPolicy::Mlflow { uri, .. } => Err(format!(
-                "mlflowModel policies ({uri}) are not served yet: export the run folder into a \
-                 ConfigMap or the image and use `configMap` or `file`"
-            )),
+                .map_err(|e| format!("{e:#}"))
+        };
+        match policy {
+            ResolvedPolicy::Run { dir, agent } => load(dir, agent),
+            ResolvedPolicy::Mlflow { uri, tracking_uri } => {
+                let model = self
+                    .download(uri, tracking_uri)
+                    .map_err(|e| format!("{e:#}"))?;
+                tracing::info!(
+                    uri,
+                    run_id = %model.run_id,
+                    version = %model.version,
+                    dir = %model.dir.display(),
+                    "MLflow model downloaded"
+                );
+                load(&model.dir, &model.agent)
+                    .map_err(|e| format!("{uri} (run {}): {e}", model.run_id))
+            }
             ResolvedPolicy::Hpa => Err("the HPA policy needs no loader".into()),
         }
+    }
+}
+
+impl RunFolderLoader {
+    /// Downloads model `uri` from `tracking_uri` (empty: `MLFLOW_TRACKING_URI`).
+    ///
+    /// # Errors
+    /// No tracking server given; see [`download_model`].
+    pub fn download(&self, uri: &str, tracking_uri: &str) -> Result<DownloadedModel> {
+        let server = match tracking_uri.trim() {
+            "" => std::env::var(TRACKING_URI_ENV).map_err(|_| {
+                anyhow::anyhow!(
+                    "{uri}: spec.policy.mlflowModel.trackingUri is empty and {TRACKING_URI_ENV} \
+                     is not set: expected the MLflow tracking server's URL"
+                )
+            })?,
+            s => s.to_string(),
+        };
+        let client = MlflowClient::new(&server, RetryPolicy::default())?;
+        download_model(&client, uri, &self.mlflow_dir)
+            .with_context(|| format!("MLflow model {uri} from {server}"))
     }
 }
 
@@ -68,6 +111,7 @@ pub fn execute(options: &ControllerOptions) -> Result<()> {
         if let Some(d) = &options.work_dir {
             config.work_dir = d.clone();
         }
+        let mlflow_dir = config.work_dir.join("mlflow-models");
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -78,9 +122,10 @@ pub fn execute(options: &ControllerOptions) -> Result<()> {
             }
         };
         let (tx, rx) = mpsc::channel();
+        let kafka_metrics = adapters::KafkaTriggerMetrics::new();
         let _kafka = match &options.kafka {
             Some(k) => Some(
-                adapters::KafkaTriggers::start(k, adapters::KafkaTriggerMetrics::new(), tx.clone())
+                adapters::KafkaTriggers::start(k, kafka_metrics.clone(), tx.clone())
                     .context("cannot start the Kafka trigger consumer")?,
             ),
             None => None,
@@ -88,8 +133,13 @@ pub fn execute(options: &ControllerOptions) -> Result<()> {
         controller::run(
             client,
             config,
-            Arc::new(RunFolderLoader),
+            Arc::new(RunFolderLoader { mlflow_dir }),
             (tx, rx),
+            |r| {
+                if options.kafka.is_some() {
+                    kafka_metrics.register(r);
+                }
+            },
             shutdown,
         )
         .await

@@ -64,9 +64,10 @@ pub fn execute(path: &Path, overrides: &[String], for_s: Option<f64>) -> Result<
         .set_replicas(cfg.operator.initial_replicas)
         .context("cannot start the initial replicas")?;
     let front = scaler.front().addr();
-    let metrics = OperatorMetrics::new();
     let (tx, rx) = mpsc::channel();
     let kafka_metrics = KafkaTriggerMetrics::new();
+    // The Kafka counters are served on the operator's /metrics with its own.
+    let metrics = OperatorMetrics::with(|r| kafka_metrics.register(r));
     let kafka = match &cfg.kafka {
         Some(k) => Some(
             KafkaTriggers::start(k, kafka_metrics.clone(), tx.clone())

@@ -24,6 +24,8 @@
 //! - [`cmd_mlflow`] — `nimbusguard mlflow sync DIR`: uploads spooled runs.
 //! - [`cmd_operator`] — `nimbusguard operator`: the live operator loop over Prometheus and a scaler.
 //! - [`cmd_controller`] — `nimbusguard controller` and `crd`: the NimbusScaler controller on Kubernetes.
+//! - [`cmd_node_agent`] — `nimbusguard node-agent`: the process-backed kubelet stand-in for a
+//!   local control plane.
 //! - [`operator_config`] — the operator config (TOML, `deny_unknown_fields`).
 //! - [`cmd_live`] — `nimbusguard live`: the live A/B beside the simulated run of the same segment.
 //! - [`live_config`] — the live A/B config (TOML, `deny_unknown_fields`).
@@ -61,6 +63,7 @@ pub mod cmd_forecast;
 pub mod cmd_hpa;
 pub mod cmd_live;
 pub mod cmd_mlflow;
+pub mod cmd_node_agent;
 pub mod cmd_operator;
 pub mod cmd_report;
 pub mod cmd_run;

@@ -155,6 +155,28 @@ enum Command {
         #[arg(long, default_value = "nimbusguard-operator")]
         kafka_group: String,
     },
+    /// Play kubelet for a local control plane (deploy/local/up.sh): register Nodes, heart-beat
+    /// them and run each pod bound to them as a local process (its image mapped to a binary)
+    /// on its own loopback IP, with readiness probes and restarts; until SIGTERM/SIGINT.
+    NodeAgent {
+        /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
+        /// TOML file of the agent's settings (nodes, capacity, timings, images, ...); the
+        /// flags below override it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A Node to register and run pods for (repeatable; default local-node-1).
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+        /// Image to binary, `IMAGE=BINARY` (repeatable; default nimbusguard/workload = the
+        /// workload-app next to this binary).
+        #[arg(long = "image", value_name = "IMAGE=BINARY")]
+        images: Vec<String>,
+        /// Folder of the pods' logs (default target/node-agent).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// MLflow tracking: upload runs spooled while the server was unreachable.
     Mlflow {
         #[command(subcommand)]
@@ -349,6 +371,19 @@ fn main() -> ExitCode {
                 }),
             })
         }
+        Command::NodeAgent {
+            kubeconfig,
+            config,
+            nodes,
+            images,
+            state_dir,
+        } => experiments::cmd_node_agent::execute(&experiments::cmd_node_agent::NodeAgentOptions {
+            kubeconfig,
+            config,
+            nodes,
+            images,
+            state_dir,
+        }),
         Command::Mlflow {
             command: MlflowCommand::Sync { dir, tracking_uri },
         } => experiments::cmd_mlflow::sync(&dir, tracking_uri.as_deref()),

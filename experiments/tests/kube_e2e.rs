@@ -3,12 +3,15 @@
 //! run): the manifests of deploy/ are checked against it (every kustomization built and
 //! dry-run server-side, the operator's RBAC probed: deploy/check.sh), the NimbusScaler CRD and a
 //! NimbusScaler are applied with kube-rs, and `nimbusguard controller` runs with the
-//! operator ServiceAccount's own token. A process-backed node agent plays kubelet, so the
+//! operator ServiceAccount's own token. A process-backed node agent (`nimbusguard node-agent`)
+//! plays kubelet, so the
 //! Deployment, ReplicaSet and scheduler are Kubernetes' own and the pods are real workload-app
 //! processes that Debian's Prometheus discovers through the API (kubernetes_sd) and scrapes.
 //! Load makes the controller scale the Deployment up; without load it scales down. A second
-//! Deployment that crash-loops exercises self-healing (retry, then revert). Asserted on the API
-//! objects, the NimbusScaler's status and events, and Prometheus.
+//! Deployment that crash-loops exercises self-healing (retry, then revert). Then Prometheus
+//! stops (the HPA fallback decides, and the agent again once it is back) and the API server is
+//! killed and restarted (the controller keeps deciding). Asserted on the API objects, the
+//! NimbusScaler's status and events, the controller's per-resource metrics, and Prometheus.
 
 mod common;
 
@@ -18,7 +21,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adapters::k8s::crd::NimbusScaler;
-use adapters::k8s::node_agent::{NodeAgent, NodeAgentConfig};
 use adapters::k8s::{KubeScaler, KubeScalerConfig};
 use adapters::local_prometheus::{free_port, LocalPrometheus, ScrapeJob};
 use adapters::{Backend, Front, FrontConfig};
@@ -102,6 +104,16 @@ impl Drop for Guard {
             let _ = c.wait();
         }
     }
+}
+
+/// PIDs of the processes running `binary` (their /proc/PID/exe).
+fn processes_of(binary: &Path) -> Vec<u32> {
+    let want = std::fs::canonicalize(binary).unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|x| x == want))
+        .collect()
 }
 
 fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -252,19 +264,39 @@ fn controller_scales_a_deployment_on_a_real_control_plane() {
             .then_some(())
     });
 
-    // 3. The node agent (kubelet stand-in) running pods as workload-app processes.
+    // 3. The node agent (`nimbusguard node-agent`, kubelet's stand-in) running pods as
+    // workload-app processes; it prints a line once its Node is registered and Ready.
     let (app, loadgen) = workload_bins();
-    let mut images = BTreeMap::new();
-    images.insert("nimbusguard/workload".to_string(), app.clone());
-    let agent_cfg = NodeAgentConfig {
-        images,
-        state_dir: dir.join("node-agent"),
-        heartbeat_interval_s: 5.0,
-        ..NodeAgentConfig::default()
-    };
-    let agent = rt
-        .block_on(NodeAgent::start(admin.clone(), agent_cfg))
-        .unwrap();
+    let agent_toml = dir.join("node-agent.toml");
+    std::fs::write(&agent_toml, "heartbeat_interval_s = 5.0\n").unwrap();
+    let mut agent = Guard(Some(
+        common::command(&[
+            "node-agent",
+            "--kubeconfig",
+            cluster.get("KUBECONFIG"),
+            "--config",
+            s(&agent_toml),
+            "--image",
+            &format!("nimbusguard/workload={}", app.display()),
+            "--state-dir",
+            s(&dir.join("node-agent")),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("node-agent.log")).unwrap())
+        .spawn()
+        .unwrap(),
+    ));
+    let mut agent_out = std::io::BufReader::new(agent.0.as_mut().unwrap().stdout.take().unwrap());
+    let mut started = String::new();
+    std::io::BufRead::read_line(&mut agent_out, &mut started).unwrap();
+    let started: serde_json::Value = serde_json::from_str(&started).unwrap_or_else(|e| {
+        panic!(
+            "node-agent start line {started:?}: {e}; log:\n{}",
+            std::fs::read_to_string(dir.join("node-agent.log")).unwrap_or_default()
+        )
+    });
+    assert_eq!(started["nodes"], serde_json::json!(["local-node-1"]));
 
     // 4. Prometheus. Debian's build has no kubernetes_sd, so the pods it scrapes come from a
     // file_sd file that a task keeps equal to what deploy/'s kubernetes_sd config selects:
@@ -272,7 +304,7 @@ fn controller_scales_a_deployment_on_a_real_control_plane() {
     let prom_bin = LocalPrometheus::binary().unwrap();
     let sd_dir = dir.join("file_sd");
     std::fs::create_dir_all(&sd_dir).unwrap();
-    let prom = LocalPrometheus::start(
+    let mut prom = LocalPrometheus::start(
         &prom_bin,
         &dir.join("prometheus"),
         &[ScrapeJob::FileSd {
@@ -537,7 +569,119 @@ fn controller_scales_a_deployment_on_a_real_control_plane() {
     let cs = status("crasher").unwrap();
     assert!(cs.self_healing.recoveries >= 2, "{cs:?}");
 
-    // 11. Stop: the controller exits cleanly on SIGTERM; the agent stops every process.
+    // 11. Per-resource metrics on the controller's /metrics.
+    let metrics_url = format!("http://{listen}/metrics");
+    let scrape = || -> String {
+        reqwest::blocking::get(&metrics_url)
+            .and_then(|r| r.text())
+            .unwrap_or_default()
+    };
+    let sample = |text: &str, series: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    };
+    let text = scrape();
+    let w = r#"{namespace="nimbusguard",name="workload-app""#;
+    assert_eq!(
+        sample(&text, &format!("nimbusguard_scaler_desired_replicas{w}}}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            &format!(r#"nimbusguard_scaler_decisions_total{w},source="agent"}}"#)
+        )
+        .unwrap_or(0.0)
+            >= 3.0,
+        "{text}"
+    );
+    let crasher_retries = sample(
+        &text,
+        r#"nimbusguard_scaler_self_healing_total{namespace="nimbusguard",name="crasher",action="retry"}"#,
+    );
+    assert!(crasher_retries >= Some(1.0), "{text}");
+
+    // 12. Prometheus goes away: the HPA fallback decides (status, condition, metric), the
+    // controller keeps running; when Prometheus is back, the agent decides again.
+    prom.stop();
+    let st = wait_for(
+        "fallback while Prometheus is down",
+        Duration::from_secs(30),
+        || status("workload-app").filter(|s| s.fallback.active),
+    );
+    assert_eq!(st.fallback.reason.as_deref(), Some("unreachable"), "{st:?}");
+    assert!(
+        st.conditions
+            .iter()
+            .any(|c| c.type_ == "FallbackActive" && c.status == "True"),
+        "{st:?}"
+    );
+    assert_eq!(
+        sample(
+            &scrape(),
+            &format!("nimbusguard_scaler_fallback_active{w}}}")
+        ),
+        Some(1.0)
+    );
+    assert!(controller.0.as_mut().unwrap().try_wait().unwrap().is_none());
+    prom.start_again().unwrap();
+    wait_for(
+        "the agent decides again after Prometheus is back",
+        Duration::from_secs(60),
+        || status("workload-app").filter(|s| !s.fallback.active),
+    );
+
+    // 13. The API server restarts (killed, started again 3 s later with the same flags): the
+    // controller rides it out and keeps deciding.
+    let pid_file = cluster.state.join("pids/kube-apiserver.pid");
+    let old_pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let cmdline: Vec<String> = std::fs::read(format!("/proc/{old_pid}/cmdline"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let before = status("workload-app").unwrap().decisions;
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    wait_for("the API server gone", Duration::from_secs(10), || {
+        (!Path::new(&format!("/proc/{old_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{old_pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")))
+        .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let api_log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(cluster.state.join("logs/kube-apiserver.log"))
+        .unwrap();
+    // setsid, as up.sh starts it: its own session, stopped by down.sh through the pid file.
+    let mut restarted = Command::new("setsid")
+        .args(&cmdline)
+        .stdin(Stdio::null())
+        .stdout(api_log.try_clone().unwrap())
+        .stderr(api_log)
+        .spawn()
+        .unwrap();
+    std::fs::write(&pid_file, restarted.id().to_string()).unwrap();
+    wait_for(
+        "decisions again after the API server restart",
+        Duration::from_secs(90),
+        || status("workload-app").filter(|s| s.decisions >= before + 3),
+    );
+    assert!(
+        controller.0.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the controller exited when the API server restarted"
+    );
+
+    // 14. Stop: the controller exits cleanly on SIGTERM; the agent stops every process.
     let c = controller.0.take().unwrap();
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(c.id() as i32),
@@ -550,15 +694,29 @@ fn controller_scales_a_deployment_on_a_real_control_plane() {
         out.status,
         dir.join("controller.log").display()
     );
-    let pids: Vec<u32> = agent.pods().iter().filter_map(|p| p.pid).collect();
-    rt.block_on(agent.shutdown()).unwrap();
-    for pid in pids {
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "pod process {pid} left running"
-        );
-    }
+    let running = processes_of(&app);
+    assert!(
+        !running.is_empty(),
+        "no workload-app process before the agent stops"
+    );
+    let a = agent.0.take().unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut agent_out, &mut rest).unwrap();
+    let out = a.wait_with_output().unwrap();
+    assert!(out.status.success(), "node-agent exit: {:?}", out.status);
+    let stopped: serde_json::Value = serde_json::from_str(rest.trim()).unwrap();
+    assert_eq!(stopped["event"], "stopped", "{rest}");
+    assert_eq!(stopped["shutdown_ok"], true, "{rest}");
+    assert!(stopped["pods_started"].as_u64() >= Some(4), "{rest}");
+    let left = processes_of(&app);
+    assert!(left.is_empty(), "pod processes left running: {left:?}");
     discovery.abort();
     drop(prom);
     drop(cluster);
+    // down.sh stopped the restarted API server through its pid file: reap it.
+    let _ = restarted.wait();
 }

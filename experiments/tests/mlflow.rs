@@ -5,7 +5,9 @@
 //! Trials:
 //! - `run_is_mirrored`: `nimbusguard run tiny.toml` with `MLFLOW_TRACKING_URI`: one parent
 //!   and one child per agent x seed, with the episode metrics, dotted params, tags, curves,
-//!   artifacts and a registered model version per trained policy.
+//!   artifacts and a registered model version per trained policy; the controller's
+//!   `mlflowModel` loader downloads the registered q and dqn policies, which decide as the
+//!   local ones.
 //! - `server_down_spools_then_sync_uploads`: nothing listens at the URI; the run succeeds with
 //!   complete results and a spool; `mlflow sync` to a dead server fails and keeps it; `mlflow
 //!   sync` to the server uploads it; syncing the same spool again adds nothing, and a run left
@@ -339,7 +341,90 @@ print(json.dumps({
     assert_eq!(py["q_history"], training.len());
     // A registered DQN downloads as its folder.
     assert_eq!(py["dqn_model"], json!(["dqn.json", "model.bpk"]));
+    registered_policies_load(m, &dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The controller's `mlflowModel` loader: the registered q and dqn policies download as run
+/// folders and decide exactly as the local ones; `latest` resolves; unknown models, versions
+/// and servers fail with messages naming them.
+fn registered_policies_load(m: &Mlflow, dir: &Path) {
+    use adapters::k8s::controller::{PolicyLoader, ResolvedPolicy};
+    use experiments::cmd_controller::RunFolderLoader;
+    use sim::ClusterState;
+
+    let cache = tmp("models");
+    let loader = RunFolderLoader {
+        mlflow_dir: cache.clone(),
+    };
+    let mlflow = |uri: &str| ResolvedPolicy::Mlflow {
+        uri: uri.into(),
+        tracking_uri: m.url.clone(),
+    };
+    // Observations spanning idle to overload.
+    let states: Vec<ClusterState> = (0..24)
+        .map(|i| {
+            let replicas = 1 + i % 6;
+            ClusterState {
+                desired_replicas: replicas,
+                status_replicas: replicas,
+                ready_replicas: replicas,
+                request_rate_per_s: f64::from(i * 13 % 160),
+                p50_latency_ms: f64::from(5 + i * 7),
+                p95_latency_ms: f64::from(10 + i * 29 % 400),
+                p99_latency_ms: f64::from(20 + i * 41 % 900),
+                queue_length: f64::from(i % 5 * 10),
+                ..ClusterState::default()
+            }
+        })
+        .collect();
+    for (agent, version) in [("q", "1"), ("dqn", "latest")] {
+        let uri = format!("models:/nimbusguard-nimbusguard-live-{agent}/{version}");
+        let mut remote = loader
+            .load(&mlflow(&uri))
+            .unwrap_or_else(|e| panic!("{uri}: {e}"));
+        let mut local = experiments::saved_agent::saved_agent(dir, agent)
+            .unwrap()
+            .autoscaler;
+        assert_eq!(remote.name(), local.name());
+        let (a, b): (Vec<u32>, Vec<u32>) = states
+            .iter()
+            .map(|s| {
+                (
+                    remote.decide(s).desired_replicas,
+                    local.decide(s).desired_replicas,
+                )
+            })
+            .unzip();
+        assert_eq!(a, b, "{uri} decides as the local {agent}");
+        let got = cache.join(format!("nimbusguard-nimbusguard-live-{agent}/1"));
+        assert!(got.join("config.toml").is_file(), "{}", got.display());
+    }
+    // Byte for byte, the downloaded policy is the trained one.
+    assert_eq!(
+        std::fs::read(cache.join("nimbusguard-nimbusguard-live-q/1/policies/q.json")).unwrap(),
+        std::fs::read(dir.join("policies/q.json")).unwrap()
+    );
+    let err = |p: ResolvedPolicy| match loader.load(&p) {
+        Ok(a) => panic!("{p:?} loaded as {}", a.name()),
+        Err(e) => e,
+    };
+    let e = err(mlflow("models:/nimbusguard-no-such-model/1"));
+    assert!(
+        e.contains("nimbusguard-no-such-model") && e.contains("not in the registry"),
+        "{e}"
+    );
+    let e = err(mlflow("models:/nimbusguard-nimbusguard-live-q/99"));
+    assert!(
+        e.contains("version 99") && e.contains("not in the registry"),
+        "{e}"
+    );
+    let e = err(ResolvedPolicy::Mlflow {
+        uri: "models:/nimbusguard-nimbusguard-live-q/1".into(),
+        tracking_uri: format!("http://127.0.0.1:{}", closed_port()),
+    });
+    assert!(e.contains("unreachable"), "{e}");
+    let _ = std::fs::remove_dir_all(&cache);
 }
 
 /// The values of column `col` in the rows of `path` whose `key` column is `value`.

@@ -91,12 +91,14 @@ pub enum PolicySource {
         /// The agent's name in the run's config.
         agent: String,
     },
-    /// A model registered in MLflow's model registry.
+    /// A model version of MLflow's registry, as `nimbusguard run` registers each trained
+    /// policy; downloaded with its run's config and loaded like a run folder.
     MlflowModel {
-        /// `models:/<name>/<version>`.
+        /// `models:/<name>/<version>`, the version a number or `latest`.
         uri: String,
-        /// MLflow tracking server, e.g. `http://mlflow:5000`.
-        #[serde(rename = "trackingUri")]
+        /// MLflow tracking server, e.g. `http://mlflow:5000` (empty: the controller's
+        /// `MLFLOW_TRACKING_URI`).
+        #[serde(rename = "trackingUri", default)]
         tracking_uri: String,
     },
 }

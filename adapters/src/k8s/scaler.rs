@@ -222,24 +222,38 @@ impl KubeScaler {
         name: &str,
         attempts: u32,
     ) -> Error {
-        match &e {
-            kube::Error::Api(s) if s.is_forbidden() => Error::KubeForbidden {
-                verb: verb.into(),
-                resource: resource.into(),
-                namespace: self.namespace.clone(),
-                message: s.message.clone(),
-            },
-            kube::Error::Api(s) if s.is_not_found() => Error::KubeNotFound {
-                resource: resource.into(),
-                name: name.into(),
-                namespace: self.namespace.clone(),
-            },
-            _ => Error::Kube {
-                what: format!("{verb} {resource} {}/{name}", self.namespace),
-                attempts,
-                source: e,
-            },
-        }
+        api_error(e, verb, resource, &self.namespace, name, attempts)
+    }
+}
+
+/// A failed API call as this crate's error: 403 is [`Error::KubeForbidden`] and 404
+/// [`Error::KubeNotFound`] (naming the verb, resource and namespace), anything else
+/// [`Error::Kube`] with `verb resource namespace/name` and the attempts made.
+pub fn api_error(
+    e: kube::Error,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+    name: &str,
+    attempts: u32,
+) -> Error {
+    match &e {
+        kube::Error::Api(s) if s.is_forbidden() => Error::KubeForbidden {
+            verb: verb.into(),
+            resource: resource.into(),
+            namespace: namespace.into(),
+            message: s.message.clone(),
+        },
+        kube::Error::Api(s) if s.is_not_found() => Error::KubeNotFound {
+            resource: resource.into(),
+            name: name.into(),
+            namespace: namespace.into(),
+        },
+        _ => Error::Kube {
+            what: format!("{verb} {resource} {namespace}/{name}"),
+            attempts,
+            source: e,
+        },
     }
 }
 

@@ -127,6 +127,8 @@ pub struct Operator<O: Observe, S: Scaler> {
     metrics: OperatorMetrics,
     trace: Option<Box<dyn Write + Send>>,
     history: Vec<DecisionTrace>,
+    /// Most decisions kept in `history` (the latest ones).
+    history_limit: usize,
     start: Instant,
     seq: u64,
 }
@@ -153,6 +155,7 @@ impl<O: Observe, S: Scaler> Operator<O, S> {
             metrics,
             trace,
             history: Vec::new(),
+            history_limit: usize::MAX,
             start: Instant::now(),
             seq: 0,
         }
@@ -173,9 +176,26 @@ impl<O: Observe, S: Scaler> Operator<O, S> {
         &mut self.observer
     }
 
-    /// Every decision taken so far.
+    /// Every decision taken so far (the latest `last` of them after
+    /// [`Operator::keep_history`]).
     pub fn history(&self) -> &[DecisionTrace] {
         &self.history
+    }
+
+    /// Keeps only the latest `last` decisions (at least 1) in [`Operator::history`] from now
+    /// on, so that a long-running operator (the Kubernetes controller) does not grow without
+    /// bound. Default: all of them.
+    pub fn keep_history(&mut self, last: usize) {
+        self.history_limit = last.max(1);
+        self.trim_history(0);
+    }
+
+    /// Drops the oldest decisions so that `room` more fit within the limit.
+    fn trim_history(&mut self, room: usize) {
+        let excess = (self.history.len() + room).saturating_sub(self.history_limit);
+        if excess > 0 {
+            self.history.drain(..excess.min(self.history.len()));
+        }
     }
 
     /// The metrics.
@@ -267,6 +287,7 @@ impl<O: Observe, S: Scaler> Operator<O, S> {
             }
         }
         self.seq += 1;
+        self.trim_history(1);
         self.history.push(trace);
         self.history.last().expect("just pushed")
     }

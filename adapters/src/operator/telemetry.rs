@@ -76,7 +76,15 @@ impl Default for OperatorMetrics {
 impl OperatorMetrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    /// Creates and registers every metric, and lets `extra` register more metrics in the same
+    /// registry (the Kafka trigger source's counters, the controller's per-resource metrics),
+    /// so that `/metrics` serves them all.
+    pub fn with(extra: impl FnOnce(&mut Registry)) -> Self {
         let mut r = Registry::default();
+        extra(&mut r);
         let decisions = Family::<SourceLabel, Counter>::default();
         let fallbacks = Family::<ReasonLabel, Counter>::default();
         let desired_replicas = Gauge::default();

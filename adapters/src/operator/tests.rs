@@ -277,6 +277,38 @@ fn the_previous_decision_is_scored_on_the_next_fresh_observation() {
     );
 }
 
+#[test]
+fn kept_history_is_the_latest_decisions() {
+    let scaler = FakeScaler {
+        desired: 2,
+        fail: 0,
+        sets: vec![],
+    };
+    let health = vec![MetricsHealth::Fresh; 10];
+    let mut op = operator(
+        Box::new(Fixed(2)),
+        SafetyConfig::default(),
+        health,
+        scaler,
+        600,
+    );
+    for t in 0..4 {
+        op.decide_at(secs(15 * t), Cause::Interval);
+    }
+    assert_eq!(op.history().len(), 4);
+    op.keep_history(3);
+    let seqs = |op: &Operator<Scripted, FakeScaler>| -> Vec<u64> {
+        op.history().iter().map(|t| t.seq).collect()
+    };
+    assert_eq!(seqs(&op), [1, 2, 3]);
+    for t in 4..7 {
+        assert_eq!(op.decide_at(secs(15 * t), Cause::Interval).seq, t);
+    }
+    assert_eq!(seqs(&op), [4, 5, 6]);
+    op.keep_history(0);
+    assert_eq!(seqs(&op), [6]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     /// Whatever the agent wishes, whenever metrics go bad and the scaler fails, the operator

@@ -1,5 +1,5 @@
 //! A small blocking client for MLflow's REST API (<https://mlflow.org/docs/latest/api_reference/rest-api.html>):
-//! JSON calls under `/api/2.0/mlflow/` and artifact uploads through the artifact proxy
+//! JSON calls under `/api/2.0/mlflow/` and artifact uploads and downloads through the artifact proxy
 //! (`/api/2.0/mlflow-artifacts/artifacts/`), each with a timeout, and bounded retries with
 //! exponential backoff on connection errors, timeouts, HTTP 429 and 5xx. Any other 4xx is an
 //! error carrying MLflow's `error_code` and `message`.
@@ -213,6 +213,40 @@ impl MlflowClient {
     /// # Errors
     /// See [`MlflowError`].
     pub fn put_artifact(&self, root: &str, path: &str, bytes: Vec<u8>) -> Result<(), MlflowError> {
+        let url = self.artifact_url(root, path)?;
+        let call = format!("PUT artifact {path}");
+        let timeout = self.retry.request_timeout + Duration::from_secs((bytes.len() >> 20) as u64);
+        self.send(&call, || {
+            self.http
+                .request(Method::PUT, url.clone())
+                .timeout(timeout)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(bytes.clone())
+        })?;
+        Ok(())
+    }
+
+    /// Downloads an artifact through the artifact proxy:
+    /// `GET /api/2.0/mlflow-artifacts/artifacts/<root>/<path>` (`root` and `path` as in
+    /// [`MlflowClient::put_artifact`]), returning its bytes.
+    ///
+    /// # Errors
+    /// See [`MlflowError`]; a missing artifact is [`MlflowError::Refused`] with HTTP 404.
+    pub fn get_artifact(&self, root: &str, path: &str) -> Result<Vec<u8>, MlflowError> {
+        let url = self.artifact_url(root, path)?;
+        let call = format!("GET artifact {path}");
+        let resp = self.send(&call, || self.http.request(Method::GET, url.clone()))?;
+        resp.bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| MlflowError::Protocol {
+                call,
+                detail: error_chain(&e),
+            })
+    }
+
+    /// `<base>/api/2.0/mlflow-artifacts/artifacts/<root>/<path>`, each segment
+    /// percent-encoded.
+    fn artifact_url(&self, root: &str, path: &str) -> Result<Url, MlflowError> {
         let mut url = self.url("api/2.0/mlflow-artifacts/artifacts")?;
         url.path_segments_mut()
             .map_err(|()| MlflowError::Protocol {
@@ -224,16 +258,7 @@ impl MlflowClient {
                     .chain(path.split('/'))
                     .filter(|s| !s.is_empty()),
             );
-        let call = format!("PUT artifact {path}");
-        let timeout = self.retry.request_timeout + Duration::from_secs((bytes.len() >> 20) as u64);
-        self.send(&call, || {
-            self.http
-                .request(Method::PUT, url.clone())
-                .timeout(timeout)
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(bytes.clone())
-        })?;
-        Ok(())
+        Ok(url)
     }
 
     fn url(&self, path: &str) -> Result<Url, MlflowError> {

@@ -272,7 +272,7 @@ impl Tracker for MlflowTracker {
 ///
 /// # Errors
 /// Any other scheme: the server does not proxy artifacts.
-fn proxy_root(artifact_uri: &str) -> Result<String> {
+pub(crate) fn proxy_root(artifact_uri: &str) -> Result<String> {
     let rest = artifact_uri
         .strip_prefix("mlflow-artifacts:")
         .ok_or_else(|| {

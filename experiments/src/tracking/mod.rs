@@ -13,6 +13,9 @@
 //! - [`batch`] — `runs/log-batch` requests within MLflow's limits.
 //! - [`mlflow`] — [`MlflowTracker`]: experiments, runs (idempotent by run key), artifacts
 //!   through the artifact proxy, registered model versions.
+//! - [`registry`] — [`registry::download_model`]: a registered model version
+//!   (`models:/<name>/<version>`) downloaded as a run folder (the controller's `mlflowModel`
+//!   policies).
 //! - [`spool`] — [`FileTracker`] (the spool) and [`spool::sync_tree`] (`nimbusguard mlflow sync`).
 //!
 //! ```
@@ -27,6 +30,7 @@ pub mod client;
 pub mod from_results;
 pub mod mirror;
 pub mod mlflow;
+pub mod registry;
 pub mod run_log;
 pub mod spool;
 

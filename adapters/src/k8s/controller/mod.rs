@@ -14,10 +14,15 @@
 //! (requeue after 5 s); the watch restarts with back-off. Nothing stops the controller but
 //! the shutdown signal.
 //!
+//! Metrics (`/metrics`): the operator loop's totals ([`crate::operator::telemetry`]) over all
+//! resources, and per resource ([`metrics`], labels `namespace`, `name`), whose series go at
+//! the next reconcile after the resource is deleted.
+//!
 //! Modules: [`policy`] (policy sources, [`PolicyLoader`]), [`healing`] (stuck scale-ups),
-//! [`status`] (status and events).
+//! [`status`] (status and events), [`metrics`] (per-resource metrics).
 
 pub mod healing;
+pub mod metrics;
 pub mod policy;
 pub mod status;
 
@@ -37,10 +42,12 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use self::healing::{HealAction, Healer};
+use self::metrics::{ResourceLabels, ScalerMetrics};
 use self::status::{decision_events, heal_event, rfc3339, status_after, EventText};
 use super::crd::{NimbusScaler, NimbusScalerStatus};
 use super::scaler::{KubeScaler, KubeScalerConfig};
@@ -136,6 +143,10 @@ pub struct Context {
     loader: Arc<dyn PolicyLoader>,
     recorder: Recorder,
     metrics: OperatorMetrics,
+    scaler_metrics: ScalerMetrics,
+    /// The controller's cache of NimbusScalers: slots and series of resources no longer in it
+    /// (deleted) are dropped.
+    store: Store<NimbusScaler>,
     slots: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     /// Services named by triggers not yet served (`""` = all).
     pending: Mutex<HashSet<String>>,
@@ -143,6 +154,29 @@ pub struct Context {
 }
 
 impl Context {
+    /// Drops the operators and metric series of resources deleted since (no longer in the
+    /// controller's cache), at the start of each reconcile. Cheap: a key comparison per
+    /// resource.
+    async fn forget_deleted(&self) {
+        let live: HashSet<String> = self.store.state().iter().map(|o| key_of(o)).collect();
+        let mut slots = self.slots.lock().await;
+        let gone: Vec<String> = slots
+            .keys()
+            .filter(|k| !live.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            slots.remove(&k);
+            if let Some((namespace, name)) = k.split_once('/') {
+                self.scaler_metrics.forget(&ResourceLabels {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                });
+            }
+            tracing::info!(resource = %k, "deleted; its operator and metrics are dropped");
+        }
+    }
+
     fn take_trigger(&self, obj: &NimbusScaler) -> bool {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let names = [obj.name_any(), obj.spec.scale_target_ref.name.clone()];
@@ -183,19 +217,14 @@ impl Context {
         )
         .await
         .map_err(|e| {
-            ReconcileError::Live(match &e {
-                kube::Error::Api(s) if s.is_forbidden() => crate::Error::KubeForbidden {
-                    verb: "patch".into(),
-                    resource: "nimbusscalers/status".into(),
-                    namespace: ns.clone(),
-                    message: s.message.clone(),
-                },
-                _ => crate::Error::Kube {
-                    what: format!("patch nimbusscalers/status {ns}/{}", obj.name_any()),
-                    attempts: 1,
-                    source: e,
-                },
-            })
+            ReconcileError::Live(super::scaler::api_error(
+                e,
+                "patch",
+                "nimbusscalers/status",
+                &ns,
+                &obj.name_any(),
+                1,
+            ))
         })?;
         Ok(())
     }
@@ -204,7 +233,8 @@ impl Context {
 /// Runs the controller until `shutdown` resolves: watches NimbusScalers, serves `/metrics`,
 /// `POST /trigger` and `/health` on `config.listen`, and takes triggers from `triggers` (the
 /// receiving end of the channel whose senders the HTTP endpoint and any Kafka trigger source
-/// hold; `triggers.0` is handed to the HTTP endpoint).
+/// hold; `triggers.0` is handed to the HTTP endpoint). `extra_metrics` registers more metrics
+/// on `/metrics` (e.g. [`crate::KafkaTriggerMetrics::register`]).
 ///
 /// # Errors
 /// The endpoint cannot be bound. Everything after start-up is retried, logged and counted.
@@ -213,9 +243,14 @@ pub async fn run(
     config: ControllerConfig,
     loader: Arc<dyn PolicyLoader>,
     triggers: (Sender<Trigger>, Receiver<Trigger>),
+    extra_metrics: impl FnOnce(&mut prometheus_client::registry::Registry),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> crate::Result<()> {
-    let metrics = OperatorMetrics::new();
+    let scaler_metrics = ScalerMetrics::default();
+    let metrics = OperatorMetrics::with(|r| {
+        scaler_metrics.register(r);
+        extra_metrics(r);
+    });
     let (tx, rx) = triggers;
     let server = TelemetryServer::start(config.listen, metrics.clone(), tx).map_err(|source| {
         crate::Error::Io {
@@ -235,12 +270,15 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
+    let controller = Controller::new(api, watcher::Config::default());
     let ctx = Arc::new(Context {
         client,
         config,
         loader,
         recorder,
         metrics,
+        scaler_metrics,
+        store: controller.store(),
         slots: tokio::sync::Mutex::default(),
         pending: Mutex::default(),
         reported_invalid: Mutex::default(),
@@ -271,7 +309,7 @@ pub async fn run(
             source,
         })?;
     let wake = tokio_stream_of(wake_rx);
-    Controller::new(api, watcher::Config::default())
+    controller
         .reconcile_all_on(wake)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -292,8 +330,9 @@ fn tokio_stream_of(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-fn error_policy(obj: Arc<NimbusScaler>, e: &ReconcileError, _ctx: Arc<Context>) -> Action {
+fn error_policy(obj: Arc<NimbusScaler>, e: &ReconcileError, ctx: Arc<Context>) -> Action {
     tracing::warn!(resource = %obj.name_any(), error = %e, "reconcile failed; again in 5 s");
+    ctx.scaler_metrics.reconcile_failed(&labels_of(&obj));
     Action::requeue(Duration::from_secs(5))
 }
 
@@ -301,7 +340,15 @@ fn key_of(obj: &NimbusScaler) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
+fn labels_of(obj: &NimbusScaler) -> ResourceLabels {
+    ResourceLabels {
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+    }
+}
+
 async fn reconcile(obj: Arc<NimbusScaler>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    ctx.forget_deleted().await;
     let key = key_of(&obj);
     let spec = &obj.spec;
     let generation = obj.meta().generation;
@@ -383,6 +430,7 @@ async fn reconcile(obj: Arc<NimbusScaler>, ctx: Arc<Context>) -> Result<Action, 
     ) {
         tracing::warn!(resource = %key, ?action, "self-healing");
         ctx.publish(&obj, &heal_event(&action)).await;
+        ctx.scaler_metrics.healed(&labels_of(&obj), &action);
         heal(&obj, &ctx, &slot, &action).await;
         if let HealAction::Revert { to, .. } = action {
             desired = to;
@@ -403,6 +451,7 @@ async fn reconcile(obj: Arc<NimbusScaler>, ctx: Arc<Context>) -> Result<Action, 
         slot.decisions,
         &rfc3339(SystemTime::now()),
     );
+    ctx.scaler_metrics.decided(&labels_of(&obj), &st);
     ctx.patch_status(&obj, &st).await?;
     Ok(Action::requeue(interval))
 }
@@ -569,7 +618,7 @@ async fn build_operator(obj: &NimbusScaler, ctx: &Context) -> Result<Op, Reconci
     tokio::task::spawn_blocking(move || {
         let client = PrometheusClient::new(&url, timeout)?;
         let observer = StateObserver::new(client, state, SystemTime::now())?;
-        Ok::<_, crate::Error>(Operator::new(
+        let mut op = Operator::new(
             &loop_config,
             observer,
             DecisionAgent::new(agent, fallback),
@@ -577,7 +626,10 @@ async fn build_operator(obj: &NimbusScaler, ctx: &Context) -> Result<Op, Reconci
             reward,
             metrics,
             None,
-        ))
+        );
+        // Runs for months: the status and metrics carry what matters, not the history.
+        op.keep_history(16);
+        Ok::<_, crate::Error>(op)
     })
     .await
     .map_err(|e| ReconcileError::Join(e.to_string()))?

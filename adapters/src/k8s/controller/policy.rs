@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, Client};
 
 use super::super::crd::PolicySource;
+use super::super::scaler::api_error;
 use crate::error::{Error, Result};
 
 /// A policy ready to load.
@@ -69,24 +70,10 @@ pub async fn resolve(
         },
         PolicySource::ConfigMap { name, agent } => {
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-            let cm = api.get(name).await.map_err(|e| match &e {
-                kube::Error::Api(s) if s.is_forbidden() => Error::KubeForbidden {
-                    verb: "get".into(),
-                    resource: "configmaps".into(),
-                    namespace: namespace.into(),
-                    message: s.message.clone(),
-                },
-                kube::Error::Api(s) if s.is_not_found() => Error::KubeNotFound {
-                    resource: "configmaps".into(),
-                    name: name.clone(),
-                    namespace: namespace.into(),
-                },
-                _ => Error::Kube {
-                    what: format!("get configmaps {namespace}/{name}"),
-                    attempts: 1,
-                    source: e,
-                },
-            })?;
+            let cm = api
+                .get(name)
+                .await
+                .map_err(|e| api_error(e, "get", "configmaps", namespace, name, 1))?;
             let data = cm.data.unwrap_or_default();
             if !data.contains_key("config.toml") {
                 return Err(Error::Config(format!(
