@@ -96,10 +96,14 @@ pub enum PolicySource {
     MlflowModel {
         /// `models:/<name>/<version>`, the version a number or `latest`.
         uri: String,
-        /// MLflow tracking server, e.g. `http://mlflow:5000` (empty: the controller's
+        /// MLflow tracking server, e.g. `http://mlflow:5000` (absent or empty: the controller's
         /// `MLFLOW_TRACKING_URI`).
-        #[serde(rename = "trackingUri", default)]
-        tracking_uri: String,
+        #[serde(
+            rename = "trackingUri",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        tracking_uri: Option<String>,
     },
 }
 
@@ -412,7 +416,7 @@ mod tests {
         spec.max_replicas = 3;
         spec.policy = PolicySource::MlflowModel {
             uri: "runs:/abc".into(),
-            tracking_uri: "http://mlflow:5000".into(),
+            tracking_uri: Some("http://mlflow:5000".into()),
         };
         assert!(spec
             .validate()

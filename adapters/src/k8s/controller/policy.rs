@@ -66,7 +66,7 @@ pub async fn resolve(
         },
         PolicySource::MlflowModel { uri, tracking_uri } => ResolvedPolicy::Mlflow {
             uri: uri.clone(),
-            tracking_uri: tracking_uri.clone(),
+            tracking_uri: tracking_uri.clone().unwrap_or_default(),
         },
         PolicySource::ConfigMap { name, agent } => {
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
