@@ -112,15 +112,7 @@ pub fn execute(options: &ControllerOptions) -> Result<()> {
             config.work_dir = d.clone();
         }
         let mlflow_dir = config.work_dir.join("mlflow-models");
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
-            }
-        };
+        let shutdown = sigterm_or_sigint()?;
         let (tx, rx) = mpsc::channel();
         let kafka_metrics = adapters::KafkaTriggerMetrics::new();
         let _kafka = match &options.kafka {
@@ -144,6 +136,23 @@ pub fn execute(options: &ControllerOptions) -> Result<()> {
         )
         .await
         .context("controller")
+    })
+}
+
+/// A future that resolves on the first SIGTERM or SIGINT (the stop signal of the long-running
+/// Kubernetes commands, `controller` and `node-agent`). Call it inside a tokio runtime.
+///
+/// # Errors
+/// The SIGTERM handler cannot be installed.
+pub fn sigterm_or_sigint() -> Result<impl std::future::Future<Output = ()> + Send + Sync + 'static>
+{
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
     })
 }
 

@@ -99,8 +99,7 @@ pub fn execute(o: &NodeAgentOptions) -> Result<()> {
         let client = adapters::k8s::connect(o.kubeconfig.as_deref())
             .await
             .context("cannot connect to the Kubernetes API")?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot install the SIGTERM handler")?;
+        let stop = crate::cmd_controller::sigterm_or_sigint()?;
         let agent = NodeAgent::start(client, cfg.clone())
             .await
             .context("node agent")?;
@@ -115,10 +114,7 @@ pub fn execute(o: &NodeAgentOptions) -> Result<()> {
             "images": images,
             "state_dir": agent.state_dir().display().to_string(),
         }))?;
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
+        stop.await;
         tracing::info!("node agent: stopping its pods");
         let s = agent.stats();
         let stopped = agent.shutdown().await;
