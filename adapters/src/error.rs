@@ -136,6 +136,29 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An HTTP endpoint (`/metrics`, `POST /trigger`, `/health`) could not bind its address
+    /// or start its runtime.
+    #[error("cannot listen on {addr} (/metrics, /trigger, /health)")]
+    Listen {
+        /// Address asked for.
+        addr: SocketAddr,
+        /// OS error (e.g. address already in use).
+        #[source]
+        source: std::io::Error,
+    },
+    /// The controller's first list of NimbusScalers did not succeed within its start-up
+    /// timeout ([`crate::k8s::controller::ControllerConfig::startup_timeout`]).
+    #[error(
+        "no NimbusScaler list from {api_server} within {waited_s:.0} s; last error: {last_error}"
+    )]
+    KubeStartup {
+        /// The API server's URL.
+        api_server: String,
+        /// Seconds waited.
+        waited_s: f64,
+        /// The last failure, explained ([`crate::k8s::controller::startup::explain_watch_error`]).
+        last_error: String,
+    },
     /// The Kubernetes API refused a call to this identity (HTTP 403): its RBAC lacks the verb.
     #[error(
         "Kubernetes API: `{verb}` on {resource} in namespace {namespace} is forbidden for this \

@@ -83,8 +83,13 @@ pub struct ControllerOptions {
     pub namespace: Option<String>,
     /// `/metrics`, `POST /trigger`, `/health`.
     pub listen: SocketAddr,
-    /// Where ConfigMap policies are written.
+    /// Where ConfigMap policies are written (`<work_dir>/<namespace>/<name>/gen-N/`) and MLflow
+    /// models downloaded (`<work_dir>/mlflow-models/<model>/<version>/`).
     pub work_dir: Option<PathBuf>,
+    /// How long the first list of NimbusScalers may keep failing (CRD not installed,
+    /// credentials rejected, API server unreachable) before the controller exits with an
+    /// error, seconds.
+    pub startup_timeout_s: f64,
     /// Kafka trigger events (`{event_type, service, value}`) as triggers, when set: each
     /// valid event makes the NimbusScalers named by `service` decide at once.
     pub kafka: Option<adapters::KafkaTriggerConfig>,
@@ -93,19 +98,35 @@ pub struct ControllerOptions {
 /// Runs the controller until SIGTERM or SIGINT.
 ///
 /// # Errors
-/// No usable Kubernetes configuration; the endpoint cannot be bound; the runtime cannot start.
+/// No usable Kubernetes configuration; `startup_timeout_s` is not a positive number of
+/// seconds; the endpoint cannot be bound; the first list of NimbusScalers kept failing for
+/// `startup_timeout_s` (the message says why: CRD not installed, HTTP 401, unreachable URL);
+/// the runtime cannot start.
 pub fn execute(options: &ControllerOptions) -> Result<()> {
+    let startup_timeout = std::time::Duration::try_from_secs_f64(options.startup_timeout_s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--startup-timeout-seconds {}: expected a positive number of seconds",
+                options.startup_timeout_s
+            )
+        })?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    rt.block_on(async {
-        let client = adapters::k8s::connect(options.kubeconfig.as_deref())
+    let result = rt.block_on(async {
+        let kube_config = adapters::k8s::client_config(options.kubeconfig.as_deref())
             .await
             .context("cannot connect to the Kubernetes API")?;
+        let api_server = kube_config.cluster_url.to_string();
+        let client = adapters::k8s::client_of(kube_config)?;
         let mut config = ControllerConfig {
             namespace: options.namespace.clone(),
             listen: options.listen,
+            api_server,
+            startup_timeout,
             ..ControllerConfig::default()
         };
         if let Some(d) = &options.work_dir {
@@ -136,7 +157,10 @@ pub fn execute(options: &ControllerOptions) -> Result<()> {
         )
         .await
         .context("controller")
-    })
+    });
+    // Decisions still blocked on Prometheus or the API must not hold the exit for long.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 /// A future that resolves on the first SIGTERM or SIGINT (the stop signal of the long-running

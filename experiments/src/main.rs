@@ -141,9 +141,15 @@ enum Command {
         /// Address of /metrics, POST /trigger and /health.
         #[arg(long, default_value = "0.0.0.0:9464")]
         listen: std::net::SocketAddr,
-        /// Folder where ConfigMap policies are written (default: a temp folder).
+        /// Folder where ConfigMap policies are written (`DIR/<namespace>/<name>/gen-N/`) and
+        /// MLflow models are downloaded (`DIR/mlflow-models/<model>/<version>/`); default: a
+        /// temp folder.
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
+        /// Exit with an error when the first list of NimbusScalers keeps failing this long
+        /// (CRD not installed, credentials rejected, API server unreachable), seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+        startup_timeout_seconds: f64,
         /// Kafka brokers (`host:port[,host:port]`): trigger events on `--kafka-topic` make the
         /// NimbusScalers named by their `service` decide at once.
         #[arg(long, value_name = "BROKERS")]
@@ -354,6 +360,7 @@ fn main() -> ExitCode {
             namespace,
             listen,
             work_dir,
+            startup_timeout_seconds,
             kafka_brokers,
             kafka_topic,
             kafka_group,
@@ -363,6 +370,7 @@ fn main() -> ExitCode {
                 namespace,
                 listen,
                 work_dir,
+                startup_timeout_s: startup_timeout_seconds,
                 kafka: kafka_brokers.map(|brokers| adapters::KafkaTriggerConfig {
                     brokers,
                     topic: kafka_topic,

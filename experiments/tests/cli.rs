@@ -461,3 +461,97 @@ fn out_folder_holding_the_config_is_refused_and_other_files_are_kept() {
         "mine"
     );
 }
+
+/// A kubeconfig whose API server refuses connections (port 1 on loopback).
+fn unreachable_kubeconfig(dir: &Path) -> PathBuf {
+    let p = dir.join("kubeconfig");
+    std::fs::write(
+        &p,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn controller_fails_clearly_on_a_taken_port_and_an_unreachable_api_server() {
+    let dir = tmp("controller");
+    let kc = unreachable_kubeconfig(&dir);
+    // The listen address in use: an error naming it (it used to panic).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = run_err(&["controller", "--kubeconfig", s(&kc), "--listen", &addr]);
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("in use"),
+        "{err}"
+    );
+    // Unreachable: retried, then an error within the start-up timeout that names the URL.
+    let args = [
+        "controller",
+        "--kubeconfig",
+        s(&kc),
+        "--listen",
+        "127.0.0.1:0",
+        "--startup-timeout-seconds",
+    ];
+    let err = run_err(&[&args[..], &["2"]].concat());
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with(
+            "error: controller: no NimbusScaler list from https://127.0.0.1:1/ within 2 s"
+        ) && last.contains("cannot reach the API server at https://127.0.0.1:1/"),
+        "{err}"
+    );
+    for bad in ["0", "NaN", "inf"] {
+        let err = run_err(&[&args[..], &[bad]].concat());
+        assert!(
+            err.contains("expected a positive number of seconds"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn controller_stops_on_sigterm_while_the_api_server_is_unreachable() {
+    use std::io::BufRead;
+    let dir = tmp("controller-sigterm");
+    let kc = unreachable_kubeconfig(&dir);
+    let mut child = common::command(&[
+        "controller",
+        "--kubeconfig",
+        s(&kc),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Its first failed list is logged at warn, naming the URL (it used to be silent).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("cannot list or watch NimbusScalers") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "stderr ended before the warning"
+        );
+    }
+    assert!(
+        line.contains("cannot reach the API server at https://127.0.0.1:1/"),
+        "{line}"
+    );
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // It used to ignore SIGTERM until the first list succeeded; now it exits cleanly.
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status after SIGTERM: {status}");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("the controller did not stop within 10 s of SIGTERM");
+}

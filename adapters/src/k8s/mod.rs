@@ -29,18 +29,34 @@ use crate::error::{Error, Result};
 /// # Errors
 /// [`Error::Config`] naming the kubeconfig when it cannot be read or used.
 pub async fn connect(kubeconfig: Option<&Path>) -> Result<kube::Client> {
-    let config = match kubeconfig {
+    client_of(client_config(kubeconfig).await?)
+}
+
+/// The client configuration [`connect`] uses (its `cluster_url` is the API server's URL).
+///
+/// # Errors
+/// [`Error::Config`] naming the kubeconfig when it cannot be read or used.
+pub async fn client_config(kubeconfig: Option<&Path>) -> Result<kube::Config> {
+    match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| Error::Config(format!("kubeconfig {}: {e}", path.display())))?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| Error::Config(format!("kubeconfig {}: {e}", path.display())))?
+                .map_err(|e| Error::Config(format!("kubeconfig {}: {e}", path.display())))
         }
         None => kube::Config::infer()
             .await
-            .map_err(|e| Error::Config(format!("no Kubernetes configuration: {e}")))?,
-    };
+            .map_err(|e| Error::Config(format!("no Kubernetes configuration: {e}"))),
+    }
+}
+
+/// A client of `config` ([`client_config`]).
+///
+/// # Errors
+/// [`Error::Config`] when the client cannot be built (TLS set-up).
+pub fn client_of(config: kube::Config) -> Result<kube::Client> {
+    let url = config.cluster_url.to_string();
     kube::Client::try_from(config)
-        .map_err(|e| Error::Config(format!("cannot build the Kubernetes client: {e}")))
+        .map_err(|e| Error::Config(format!("cannot build the Kubernetes client for {url}: {e}")))
 }

@@ -190,9 +190,6 @@ impl TelemetryServer {
         metrics: OperatorMetrics,
         triggers: Sender<Trigger>,
     ) -> std::io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let std_listener = std::net::TcpListener::bind(listen)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -206,17 +203,31 @@ impl TelemetryServer {
             .route("/health", get(|| async { "ok" }))
             .with_state(state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // The runtime is built and dropped on the server's own thread: never inside the
+        // caller's async context (the controller's), where dropping a runtime panics.
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let thread = std::thread::Builder::new()
             .name("operator-http".into())
             .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
                 rt.block_on(async move {
                     let listener = match tokio::net::TcpListener::from_std(std_listener) {
                         Ok(l) => l,
                         Err(e) => {
-                            tracing::error!(error = %e, "operator HTTP server cannot listen");
+                            let _ = started_tx.send(Err(e));
                             return;
                         }
                     };
+                    let _ = started_tx.send(Ok(()));
                     let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                         let _ = rx.await;
                     });
@@ -225,6 +236,11 @@ impl TelemetryServer {
                     }
                 });
             })?;
+        started_rx.recv().unwrap_or_else(|_| {
+            Err(std::io::Error::other(
+                "the HTTP server thread ended at start",
+            ))
+        })?;
         Ok(Self {
             addr,
             shutdown: Some(tx),

@@ -11,19 +11,24 @@
 //!
 //! Resilience: Prometheus failures make the HPA fallback decide (the status says so); API
 //! failures are retried by the [`KubeScaler`] and, for a whole reconcile, by the error policy
-//! (requeue after 5 s); the watch restarts with back-off. Nothing stops the controller but
-//! the shutdown signal.
+//! (requeue after 5 s); the watch restarts with back-off, each failure logged at `warn` in
+//! plain words ([`startup`]). Once started, nothing stops the controller but the shutdown
+//! signal; at start-up, a first list of NimbusScalers that does not succeed within
+//! [`ControllerConfig::startup_timeout`] (CRD not installed, credentials rejected, API server
+//! unreachable) is an error.
 //!
 //! Metrics (`/metrics`): the operator loop's totals ([`crate::operator::telemetry`]) over all
 //! resources, and per resource ([`metrics`], labels `namespace`, `name`), whose series go at
 //! the next reconcile after the resource is deleted.
 //!
 //! Modules: [`policy`] (policy sources, [`PolicyLoader`]), [`healing`] (stuck scale-ups),
-//! [`status`] (status and events), [`metrics`] (per-resource metrics).
+//! [`status`] (status and events), [`metrics`] (per-resource metrics), [`startup`] (start-up
+//! errors explained, stop).
 
 pub mod healing;
 pub mod metrics;
 pub mod policy;
+pub mod startup;
 pub mod status;
 
 pub use self::policy::{PolicyLoader, ResolvedPolicy};
@@ -75,6 +80,11 @@ pub struct ControllerConfig {
     pub scaler: KubeScalerConfig,
     /// The events' reporting controller (`reportingController`).
     pub reporter: String,
+    /// The API server's URL, for messages (e.g. `https://127.0.0.1:6443/`).
+    pub api_server: String,
+    /// How long the first list of NimbusScalers may keep failing before [`run`] gives up
+    /// with [`crate::Error::KubeStartup`] (default 60 s).
+    pub startup_timeout: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -86,6 +96,8 @@ impl Default for ControllerConfig {
             prometheus_timeout_s: 2.0,
             scaler: KubeScalerConfig::default(),
             reporter: "nimbusguard-operator".into(),
+            api_server: "the API server".into(),
+            startup_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -230,14 +242,17 @@ impl Context {
     }
 }
 
-/// Runs the controller until `shutdown` resolves: watches NimbusScalers, serves `/metrics`,
+/// Runs the controller until `shutdown` resolves (then waits up to [`startup::SHUTDOWN_GRACE`]
+/// for the reconciles in flight): watches NimbusScalers, serves `/metrics`,
 /// `POST /trigger` and `/health` on `config.listen`, and takes triggers from `triggers` (the
 /// receiving end of the channel whose senders the HTTP endpoint and any Kafka trigger source
 /// hold; `triggers.0` is handed to the HTTP endpoint). `extra_metrics` registers more metrics
 /// on `/metrics` (e.g. [`crate::KafkaTriggerMetrics::register`]).
 ///
 /// # Errors
-/// The endpoint cannot be bound. Everything after start-up is retried, logged and counted.
+/// [`crate::Error::Listen`]: the endpoint cannot be bound. [`crate::Error::KubeStartup`]: the
+/// first list of NimbusScalers kept failing for [`ControllerConfig::startup_timeout`].
+/// Everything after start-up is retried, logged and counted.
 pub async fn run(
     client: Client,
     config: ControllerConfig,
@@ -253,8 +268,8 @@ pub async fn run(
     });
     let (tx, rx) = triggers;
     let server = TelemetryServer::start(config.listen, metrics.clone(), tx).map_err(|source| {
-        crate::Error::Io {
-            path: PathBuf::from(config.listen.to_string()),
+        crate::Error::Listen {
+            addr: config.listen,
             source,
         }
     })?;
@@ -271,6 +286,8 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let controller = Controller::new(api, watcher::Config::default());
+    let store = controller.store();
+    let (api_server, startup_timeout) = (config.api_server.clone(), config.startup_timeout);
     let ctx = Arc::new(Context {
         client,
         config,
@@ -309,19 +326,81 @@ pub async fn run(
             source,
         })?;
     let wake = tokio_stream_of(wake_rx);
-    controller
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let last_error = Arc::new(Mutex::new(None::<String>));
+    let last = Arc::clone(&last_error);
+    let api = api_server.clone();
+    let running = controller
         .reconcile_all_on(wake)
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile");
+        .for_each(move |r| {
+            match r {
+                Err(kube::runtime::controller::Error::QueueError(e)) => {
+                    let why = startup::explain_watch_error(&e, &api);
+                    tracing::warn!(error = %why, "cannot list or watch NimbusScalers; retrying");
+                    *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                }
+                // Reconcile failures are logged by the error policy.
+                Err(e) => tracing::debug!(error = %e, "reconcile"),
+                Ok(_) => {}
             }
-        })
-        .await;
+            futures::future::ready(())
+        });
+    tokio::pin!(running);
+    // Start-up: until the first list of NimbusScalers succeeds (the store is ready).
+    let phase = tokio::select! {
+        () = &mut running => Phase::Ended,
+        () = shutdown.clone() => Phase::Ended,
+        r = tokio::time::timeout(startup_timeout, store.wait_until_ready()) => match r {
+            Ok(_) => Phase::Running,
+            Err(_) => Phase::StartupTimedOut,
+        },
+    };
+    match phase {
+        Phase::Ended => {}
+        Phase::StartupTimedOut => {
+            drop(server);
+            let last_error = last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_else(|| "none reported".into());
+            return Err(crate::Error::KubeStartup {
+                api_server,
+                waited_s: startup_timeout.as_secs_f64(),
+                last_error,
+            });
+        }
+        // Running: until the shutdown signal, then the reconciles in flight get a grace
+        // period.
+        Phase::Running => {
+            tracing::info!(%api_server, "NimbusScalers listed; controller running");
+            tokio::select! {
+                () = &mut running => {}
+                () = async {
+                    shutdown.clone().await;
+                    tokio::time::sleep(startup::SHUTDOWN_GRACE).await;
+                } => tracing::warn!(
+                    grace_s = startup::SHUTDOWN_GRACE.as_secs(),
+                    "reconciles still running after the grace period; stopping anyway"
+                ),
+            }
+        }
+    }
     drop(server);
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// Where [`run`] stands after start-up.
+enum Phase {
+    /// Stopped (the shutdown signal, or the stream ended) before or at start-up.
+    Ended,
+    /// The first list of NimbusScalers did not succeed in time.
+    StartupTimedOut,
+    /// Listed: reconciling.
+    Running,
 }
 
 fn tokio_stream_of(
