@@ -225,6 +225,44 @@ fn controller_scales_a_deployment_on_a_real_control_plane() {
         ))))
         .unwrap();
 
+    // 0. Before the CRD exists, the controller exits within its start-up timeout, saying
+    // the CRD is not installed; with a token the API server does not know, it says 401.
+    let bogus = dir.join("bogus-token.kubeconfig");
+    kubeconfig(&cluster, "not-a-token", &bogus);
+    let startup_errors: Vec<_> = [cluster.get("KUBECONFIG"), s(&bogus)]
+        .into_iter()
+        .map(|kc| {
+            common::command(&[
+                "controller",
+                "--kubeconfig",
+                kc,
+                "--listen",
+                "127.0.0.1:0",
+                "--startup-timeout-seconds",
+                "3",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (child, expected) in startup_errors.into_iter().zip([
+        "the NimbusScaler CRD is not installed",
+        "HTTP 401 Unauthorized",
+    ]) {
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "controller kept running: {err}");
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: controller: no NimbusScaler list from")
+                && last.contains(cluster.get("APISERVER_URL"))
+                && last.contains(expected),
+            "expected {expected:?} in the last line of:\n{err}"
+        );
+    }
+
     // 1. The manifests: every kustomization builds (kubectl 1.20 and a current one where
     // present) and is accepted by this API server in a server-side dry run; the operator's
     // RBAC is probed. This also creates the namespace, CRD, ServiceAccounts and Roles.
@@ -450,6 +488,83 @@ fn controller_scales_a_deployment_on_a_real_control_plane() {
         Duration::from_secs(60),
         || status("workload-app").filter(|s| s.decisions >= 1),
     );
+
+    // A spec the schema accepts but the operator does not (a `models:/` version that is
+    // neither a number nor `latest`): Ready=False, InvalidSpec, a Warning event naming the
+    // field; `kubectl get nsc` shows both resources' Ready and Reason columns.
+    let bad = nimbus_scaler(
+        "bad-model",
+        "workload-app",
+        &prom.url(),
+        serde_json::json!({"policy": {"mlflowModel": {"uri": "models:/q/abc"}}}),
+    );
+    rt.block_on(scalers.create(&PostParams::default(), &bad))
+        .unwrap();
+    let ready = |name: &str| {
+        status(name).and_then(|s| {
+            let c = s.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+            Some((c.status, c.reason, c.message))
+        })
+    };
+    let (st, reason, message) = wait_for("bad-model reported", Duration::from_secs(30), || {
+        ready("bad-model")
+    });
+    assert_eq!((st.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(
+        message.contains("spec.policy.mlflowModel.uri") && message.contains("`abc`"),
+        "{message}"
+    );
+    wait_for("the InvalidSpec event", Duration::from_secs(10), || {
+        event_reasons(&rt, &admin, "bad-model")
+            .iter()
+            .any(|r| r == "InvalidSpec")
+            .then_some(())
+    });
+    let table = Command::new(cluster.get("KUBECTL"))
+        .args([
+            "--kubeconfig",
+            cluster.get("KUBECONFIG"),
+            "-n",
+            NS,
+            "get",
+            "nsc",
+        ])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    let cells = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let col = |h: &str| header.iter().position(|c| *c == h);
+    let (r, why) = (col("READY").expect(&table), col("REASON").expect(&table));
+    assert_eq!(
+        (
+            cells("bad-model")[r].as_str(),
+            cells("bad-model")[why].as_str()
+        ),
+        ("False", "InvalidSpec"),
+        "{table}"
+    );
+    assert_eq!(
+        (
+            cells("workload-app")[r].as_str(),
+            cells("workload-app")[why].as_str()
+        ),
+        ("True", "Deciding"),
+        "{table}"
+    );
+    rt.block_on(scalers.delete("bad-model", &Default::default()))
+        .unwrap();
 
     // 8. Load through a front over the Ready pods' addresses (no kube-proxy here).
     let front = Front::start(&FrontConfig::default()).unwrap();

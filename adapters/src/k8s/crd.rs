@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.maxReplicas"}"#,
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.replicas"}"#,
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredReplicas"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Source","type":"string","jsonPath":".status.lastDecision.source"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -243,18 +245,32 @@ impl NimbusScalerSpec {
     }
 }
 
-/// Splits an MLflow registry URI `models:/<name>/<version>` into name and version.
+/// Splits an MLflow registry URI `models:/<name>/<version>` into name and version, as MLflow's
+/// own `models:/` parser does (`mlflow.store.artifact.utils.models`): one name (no `/`), and a
+/// version that is a positive number or `latest`.
 ///
 /// # Errors
 /// Any other shape, with what was expected.
 pub fn parse_model_uri(uri: &str) -> Result<(&str, &str), String> {
-    let rest = uri
-        .strip_prefix("models:/")
-        .ok_or_else(|| format!("expected `models:/<name>/<version>`, got `{uri}`"))?;
-    match rest.rsplit_once('/') {
-        Some((name, version)) if !name.is_empty() && !version.is_empty() => Ok((name, version)),
-        _ => Err(format!("expected `models:/<name>/<version>`, got `{uri}`")),
+    let shape = || format!("expected `models:/<name>/<version>`, got `{uri}`");
+    let rest = uri.strip_prefix("models:/").ok_or_else(shape)?;
+    let (name, version) = rest
+        .split_once('/')
+        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        .ok_or_else(shape)?;
+    if version.contains('/') {
+        return Err(format!(
+            "expected `models:/<name>/<version>` (a name without `/`), got `{uri}`"
+        ));
     }
+    let numbered =
+        version.bytes().all(|b| b.is_ascii_digit()) && version.parse::<u64>().is_ok_and(|v| v > 0);
+    if !numbered && version != "latest" {
+        return Err(format!(
+            "{uri}: expected a version number (1, 2, ...) or `latest`, got `{version}`"
+        ));
+    }
+    Ok((name, version))
 }
 
 /// Observed state, written by the controller after each decision.
@@ -430,6 +446,22 @@ mod tests {
         assert!(parse_model_uri("models:/ng-q").is_err());
         assert!(parse_model_uri("models:/ng-q/").is_err());
         assert!(parse_model_uri("runs:/x/y").is_err());
+        assert_eq!(parse_model_uri("models:/m/latest"), Ok(("m", "latest")));
+        for bad in [
+            "models:/x/abc",
+            "models:/x/0",
+            "models:/x/+3",
+            "models:/x/-1",
+            "models:/x/v1",
+        ] {
+            let e = parse_model_uri(bad).unwrap_err();
+            assert!(
+                e.contains("version number (1, 2, ...) or `latest`"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse_model_uri("models:/a/b/3").unwrap_err();
+        assert!(e.contains("a name without `/`"), "{e}");
     }
 
     #[test]
