@@ -37,7 +37,8 @@ pub struct NodeAgentOptions {
 ///
 /// # Errors
 /// The file is unreadable or not a valid config (the message names the file and the line); an
-/// `--image` is not `IMAGE=BINARY`; a value is invalid ([`NodeAgentConfig::validate`] names
+/// `--image` is not `IMAGE=BINARY`; no image is mapped at all (no `workload-app` beside this
+/// executable either); a value is invalid ([`NodeAgentConfig::validate`] names
 /// the field).
 pub fn config_of(o: &NodeAgentOptions) -> Result<NodeAgentConfig> {
     let mut cfg = match &o.config {
@@ -64,12 +65,11 @@ pub fn config_of(o: &NodeAgentOptions) -> Result<NodeAgentConfig> {
             })?;
         cfg.images.insert(image.to_string(), PathBuf::from(binary));
     }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.join("workload-app")));
     if cfg.images.is_empty() {
-        if let Some(app) = std::env::current_exe()
-            .ok()
-            .and_then(|e| Some(e.parent()?.join("workload-app")))
-            .filter(|p| p.is_file())
-        {
+        if let Some(app) = beside.clone().filter(|p| p.is_file()) {
             cfg.images.insert("nimbusguard/workload".into(), app);
         }
     }
@@ -80,6 +80,14 @@ pub fn config_of(o: &NodeAgentOptions) -> Result<NodeAgentConfig> {
         Some(p) => anyhow!("{}: {e}", p.display()),
         None => anyhow!("{e}"),
     })?;
+    if cfg.images.is_empty() {
+        let beside = beside.map_or_else(|| "workload-app".into(), |p| p.display().to_string());
+        return Err(anyhow!(
+            "no image is mapped to a binary, so no pod could run: {beside} does not exist \
+             (build it with `cargo build --release -p workload`, next to nimbusguard), or map \
+             one with --image nimbusguard/workload=PATH or `images` in --config"
+        ));
+    }
     Ok(cfg)
 }
 
@@ -200,6 +208,15 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("agent.toml") && e.contains("nodes[0]"), "{e}");
+        // No image at all (no workload-app beside the test binary): no agent that could run
+        // nothing.
+        let e = config_of(&NodeAgentOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no image is mapped") && e.contains("cargo build --release -p workload"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
