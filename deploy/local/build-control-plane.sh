@@ -2,7 +2,7 @@
 # Builds kube-apiserver, kube-controller-manager and kube-scheduler v1.20.2 from Debian's
 # `kubernetes` source package, once, and prints the folder that holds them (nothing else on
 # stdout; progress goes to stderr). Debian ships no binary package of these servers; the
-# recipe is /work/shared/notes/real-components.md section 3.
+# workarounds the recipe needs are in deploy/local/README.md (Gotchas).
 #
 # The folder is ${NIMBUSGUARD_CACHE:-$HOME/.cache/nimbusguard}/kubernetes-v1.20.2/bin and holds
 #   kube-apiserver kube-controller-manager kube-scheduler   built here

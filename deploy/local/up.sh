@@ -33,13 +33,25 @@
 #       3  the binaries cannot be built on this machine (from build-control-plane.sh), or etcd,
 #          openssl or curl is missing and cannot be installed: callers/tests should skip
 #       1  anything else (a component failed to start or get ready: the tail of its log is
-#          printed and everything started is stopped), 2 usage
+#          printed and everything started is stopped), 2 usage (no STATE_DIR, a *_PORT that is
+#          not a port number, READY_TIMEOUT not a whole number)
 set -euo pipefail
 
 me="up.sh"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ $# -ne 1 || -z "$1" ]]; then
   echo "usage: $me STATE_DIR" >&2
+  exit 2
+fi
+for var in ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT; do
+  v="${!var:-}"
+  if [[ -n "$v" ]] && { [[ ! "$v" =~ ^[0-9]{1,5}$ ]] || ((10#$v < 1 || 10#$v > 65535)); }; then
+    echo "$me: $var=$v: expected a port number 1-65535, or unset for a free one" >&2
+    exit 2
+  fi
+done
+if [[ -n "${READY_TIMEOUT:-}" && ! "$READY_TIMEOUT" =~ ^[0-9]+$ ]]; then
+  echo "$me: READY_TIMEOUT=$READY_TIMEOUT: expected a whole number of seconds" >&2
   exit 2
 fi
 mkdir -p "$1"
