@@ -17,7 +17,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adapters::k8s::crd::NimbusScaler;
@@ -31,7 +31,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 
-use common::{root, s, tmp, workload_bins};
+use common::{root, s, tmp, workload_bins, Guard};
 
 const NS: &str = "nimbusguard";
 
@@ -92,17 +92,6 @@ impl Drop for Cluster {
             .arg(root().join("deploy/local/down.sh"))
             .arg(&self.state)
             .status();
-    }
-}
-
-/// Kills (SIGKILL) a child when dropped.
-struct Guard(Option<Child>);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

@@ -12,41 +12,11 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adapters::local_prometheus::{free_port, poll_until, LocalPrometheus, ScrapeJob};
-use common::{nimbusguard, ok, s, tmp, workload_bins};
-
-/// Kills (SIGKILL) and reaps a child when dropped, unless it already exited.
-struct Guard(Option<Child>);
-
-impl Guard {
-    fn pid(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-    /// SIGTERM, then waits up to 30 s for the exit status.
-    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let mut c = self.0.take()?;
-        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let status = poll_until(Duration::from_secs(30), || c.try_wait().ok().flatten());
-        if status.is_none() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        status
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::{nimbusguard, ok, s, tmp, workload_bins, Guard};
 
 /// PIDs of the live (not zombie) children of `parent` whose command is `workload-app`.
 fn replicas_of(parent: u32) -> Vec<u32> {

@@ -118,3 +118,53 @@ pub fn workload_bins() -> (PathBuf, PathBuf) {
     let d = target.join("debug");
     (d.join("workload-app"), d.join("loadgen"))
 }
+
+/// A child process stopped when dropped: SIGTERM, then SIGKILL after 10 s, so that a failing
+/// test still lets `nimbusguard operator` or `node-agent` stop the processes they started
+/// (SIGKILL alone left them running, orphaned).
+pub struct Guard(pub Option<std::process::Child>);
+
+impl Guard {
+    /// The child's pid (0 once it was taken).
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit status; SIGKILL if it does not come.
+    pub fn terminate_within(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let mut c = self.0.take()?;
+        if let Ok(Some(status)) = c.try_wait() {
+            return Some(status);
+        }
+        if let Ok(pid) = i32::try_from(c.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < timeout {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// [`Guard::terminate_within`] 30 s.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        self.terminate_within(std::time::Duration::from_secs(30))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.terminate_within(std::time::Duration::from_secs(10));
+    }
+}
