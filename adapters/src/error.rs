@@ -149,7 +149,7 @@ pub enum Error {
     /// The controller's first list of NimbusScalers did not succeed within its start-up
     /// timeout ([`crate::k8s::controller::ControllerConfig::startup_timeout`]).
     #[error(
-        "no NimbusScaler list from {api_server} within {waited_s:.0} s; last error: {last_error}"
+        "no NimbusScaler list from {api_server} within {waited_s} s; last error: {last_error}"
     )]
     KubeStartup {
         /// The API server's URL.
@@ -162,7 +162,8 @@ pub enum Error {
     /// The Kubernetes API refused a call to this identity (HTTP 403): its RBAC lacks the verb.
     #[error(
         "Kubernetes API: `{verb}` on {resource} in namespace {namespace} is forbidden for this \
-         identity (grant it in the operator's Role): {message}"
+         identity (grant it in this identity's Role, or a ClusterRole for cluster-scoped \
+         resources such as nodes): {message}"
     )]
     KubeForbidden {
         /// The API verb (`get`, `list`, `patch`, ...).
@@ -173,6 +174,16 @@ pub enum Error {
         namespace: String,
         /// The API server's message.
         message: String,
+    },
+    /// The API server rejected the credentials (HTTP 401): an unknown or expired token or
+    /// certificate.
+    #[error(
+        "Kubernetes API: `{what}`: the credentials were rejected (HTTP 401 Unauthorized): \
+         check the kubeconfig's token or client certificate"
+    )]
+    KubeUnauthorized {
+        /// The call, e.g. `create nodes local-node-1`.
+        what: String,
     },
     /// The object does not exist (HTTP 404).
     #[error("Kubernetes API: {resource} {name} not found in namespace {namespace}")]

@@ -98,20 +98,17 @@ pub struct ControllerOptions {
 /// Runs the controller until SIGTERM or SIGINT.
 ///
 /// # Errors
-/// No usable Kubernetes configuration; `startup_timeout_s` is not a positive number of
-/// seconds; the endpoint cannot be bound; the first list of NimbusScalers kept failing for
+/// No usable Kubernetes configuration; `startup_timeout_s` is not within 0.001..=1e9 s; the endpoint cannot be bound; the first list of NimbusScalers kept failing for
 /// `startup_timeout_s` (the message says why: CRD not installed, HTTP 401, unreachable URL);
 /// the runtime cannot start.
 pub fn execute(options: &ControllerOptions) -> Result<()> {
-    let startup_timeout = std::time::Duration::try_from_secs_f64(options.startup_timeout_s)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "--startup-timeout-seconds {}: expected a positive number of seconds",
-                options.startup_timeout_s
-            )
-        })?;
+    let t = options.startup_timeout_s;
+    if !(0.001..=1e9).contains(&t) {
+        anyhow::bail!(
+            "--startup-timeout-seconds {t}: expected a number of seconds from 0.001 to 1e9"
+        );
+    }
+    let startup_timeout = std::time::Duration::from_secs_f64(t);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -245,9 +245,11 @@ impl NimbusScalerSpec {
     }
 }
 
-/// Splits an MLflow registry URI `models:/<name>/<version>` into name and version, as MLflow's
-/// own `models:/` parser does (`mlflow.store.artifact.utils.models`): one name (no `/`), and a
-/// version that is a positive number or `latest`.
+/// Splits an MLflow registry URI `models:/<name>/<version>` into name and version: the subset
+/// of MLflow's `models:/` forms (`mlflow.store.artifact.utils.models`) that this project
+/// serves, a name (not blank, no `/`) and a version that is a positive number or `latest`
+/// (any case, as MLflow reads it; returned as `latest`). Stages (`models:/m/Production`,
+/// deprecated by MLflow) and aliases (`models:/m@champion`) are not supported.
 ///
 /// # Errors
 /// Any other shape, with what was expected.
@@ -256,7 +258,7 @@ pub fn parse_model_uri(uri: &str) -> Result<(&str, &str), String> {
     let rest = uri.strip_prefix("models:/").ok_or_else(shape)?;
     let (name, version) = rest
         .split_once('/')
-        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        .filter(|(n, v)| !n.trim().is_empty() && !v.is_empty())
         .ok_or_else(shape)?;
     if version.contains('/') {
         return Err(format!(
@@ -265,7 +267,10 @@ pub fn parse_model_uri(uri: &str) -> Result<(&str, &str), String> {
     }
     let numbered =
         version.bytes().all(|b| b.is_ascii_digit()) && version.parse::<u64>().is_ok_and(|v| v > 0);
-    if !numbered && version != "latest" {
+    if version.eq_ignore_ascii_case("latest") {
+        return Ok((name, "latest"));
+    }
+    if !numbered {
         return Err(format!(
             "{uri}: expected a version number (1, 2, ...) or `latest`, got `{version}`"
         ));
@@ -447,6 +452,9 @@ mod tests {
         assert!(parse_model_uri("models:/ng-q/").is_err());
         assert!(parse_model_uri("runs:/x/y").is_err());
         assert_eq!(parse_model_uri("models:/m/latest"), Ok(("m", "latest")));
+        assert_eq!(parse_model_uri("models:/m/LATEST"), Ok(("m", "latest")));
+        assert!(parse_model_uri("models:/ /3").is_err());
+        assert!(parse_model_uri("models:/m@champion").is_err());
         for bad in [
             "models:/x/abc",
             "models:/x/0",

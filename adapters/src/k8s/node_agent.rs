@@ -166,6 +166,7 @@ fn kube_error(what: String, e: kube::Error) -> Error {
             namespace: "(cluster scope)".into(),
             message: s.message.clone(),
         },
+        kube::Error::Api(s) if s.code == 401 => Error::KubeUnauthorized { what },
         _ => Error::Kube {
             what,
             attempts: 1,

@@ -226,8 +226,9 @@ impl KubeScaler {
     }
 }
 
-/// A failed API call as this crate's error: 403 is [`Error::KubeForbidden`] and 404
-/// [`Error::KubeNotFound`] (naming the verb, resource and namespace), anything else
+/// A failed API call as this crate's error: 401 is [`Error::KubeUnauthorized`], 403
+/// [`Error::KubeForbidden`] and 404 [`Error::KubeNotFound`] (naming the verb, resource and
+/// namespace), anything else
 /// [`Error::Kube`] with `verb resource namespace/name` and the attempts made.
 pub fn api_error(
     e: kube::Error,
@@ -243,6 +244,9 @@ pub fn api_error(
             resource: resource.into(),
             namespace: namespace.into(),
             message: s.message.clone(),
+        },
+        kube::Error::Api(s) if s.code == 401 => Error::KubeUnauthorized {
+            what: format!("{verb} {resource} {namespace}/{name}"),
         },
         kube::Error::Api(s) if s.is_not_found() => Error::KubeNotFound {
             resource: resource.into(),
@@ -395,6 +399,61 @@ pub fn pod_detail(p: &Pod) -> PodDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_errors_name_the_status_the_call_and_what_to_do() {
+        let status = |code: u16, reason: &str| {
+            kube::Error::Api(
+                kube::core::Status::failure("refused", reason)
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        let e = api_error(
+            status(401, "Unauthorized"),
+            "get",
+            "deployments/scale",
+            "ns",
+            "web",
+            1,
+        );
+        assert_eq!(
+            e.to_string(),
+            "Kubernetes API: `get deployments/scale ns/web`: the credentials were rejected \
+             (HTTP 401 Unauthorized): check the kubeconfig's token or client certificate"
+        );
+        let e = api_error(
+            status(403, "Forbidden"),
+            "patch",
+            "deployments/scale",
+            "ns",
+            "web",
+            1,
+        );
+        assert!(
+            e.to_string().starts_with(
+                "Kubernetes API: `patch` on deployments/scale in namespace ns is forbidden"
+            ) && e.to_string().ends_with(": refused"),
+            "{e}"
+        );
+        let e = api_error(
+            status(404, "NotFound"),
+            "get",
+            "deployments/scale",
+            "ns",
+            "web",
+            1,
+        );
+        assert_eq!(
+            e.to_string(),
+            "Kubernetes API: deployments/scale web not found in namespace ns"
+        );
+        let e = api_error(status(500, "InternalError"), "get", "pods", "ns", "", 3);
+        assert_eq!(
+            e.to_string(),
+            "Kubernetes API: `get pods ns/` failed after 3 attempt(s)"
+        );
+    }
 
     fn pod(json: serde_json::Value) -> Pod {
         serde_json::from_value(json).unwrap()

@@ -365,7 +365,9 @@ pub async fn run(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
-                .unwrap_or_else(|| "none reported".into());
+                .unwrap_or_else(|| {
+                    format!("{api_server} did not answer the list of nimbusscalers")
+                });
             return Err(crate::Error::KubeStartup {
                 api_server,
                 waited_s: startup_timeout.as_secs_f64(),

@@ -248,7 +248,8 @@ impl NodeAgentConfig {
     /// depend on its working directory.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the image whose binary does not exist or is not a file.
+    /// [`Error::Config`] naming the image whose binary does not exist, is not a file or is not
+    /// executable.
     pub fn resolve_binaries(&self) -> Result<BTreeMap<String, PathBuf>> {
         let mut out = BTreeMap::new();
         for (image, bin) in &self.images {
@@ -263,6 +264,20 @@ impl NodeAgentConfig {
                 return Err(bad(
                     &field,
                     format!("names {}, which is not a file", abs.display()),
+                ));
+            }
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&abs)
+                    .map_err(|e| bad(&field, format!("names {}: {e}", abs.display())))?
+                    .permissions(),
+            );
+            if mode & 0o111 == 0 {
+                return Err(bad(
+                    &field,
+                    format!(
+                        "names {}, which is not executable (chmod +x it)",
+                        abs.display()
+                    ),
                 ));
             }
             out.insert(image.clone(), abs);
@@ -462,6 +477,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn non_executable_binary_names_the_image() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ng-agent-exec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("app");
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut c = NodeAgentConfig::default();
+        c.images.insert("img".into(), bin.clone());
+        match c.resolve_binaries() {
+            Err(Error::Config(m)) => assert!(
+                m.contains("images.\"img\"") && m.contains("not executable"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            c.resolve_binaries().unwrap()["img"],
+            bin.canonicalize().unwrap()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
