@@ -400,63 +400,44 @@ pub fn pod_detail(p: &Pod) -> PodDetail {
 mod tests {
     use super::*;
 
+    fn pod(json: serde_json::Value) -> Pod {
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
     fn api_errors_name_the_status_the_call_and_what_to_do() {
-        let status = |code: u16, reason: &str| {
-            kube::Error::Api(
-                kube::core::Status::failure("refused", reason)
-                    .with_code(code)
-                    .boxed(),
+        let msg = |code: u16, reason: &str, verb: &str, attempts: u32| {
+            let e = kube::core::Status::failure("refused", reason).with_code(code);
+            api_error(
+                kube::Error::Api(e.boxed()),
+                verb,
+                "deployments/scale",
+                "ns",
+                "web",
+                attempts,
             )
+            .to_string()
         };
-        let e = api_error(
-            status(401, "Unauthorized"),
-            "get",
-            "deployments/scale",
-            "ns",
-            "web",
-            1,
-        );
         assert_eq!(
-            e.to_string(),
+            msg(401, "Unauthorized", "get", 1),
             "Kubernetes API: `get deployments/scale ns/web`: the credentials were rejected \
              (HTTP 401 Unauthorized): check the kubeconfig's token or client certificate"
         );
-        let e = api_error(
-            status(403, "Forbidden"),
-            "patch",
-            "deployments/scale",
-            "ns",
-            "web",
-            1,
-        );
+        let e = msg(403, "Forbidden", "patch", 1);
         assert!(
-            e.to_string().starts_with(
+            e.starts_with(
                 "Kubernetes API: `patch` on deployments/scale in namespace ns is forbidden"
-            ) && e.to_string().ends_with(": refused"),
+            ) && e.ends_with(": refused"),
             "{e}"
         );
-        let e = api_error(
-            status(404, "NotFound"),
-            "get",
-            "deployments/scale",
-            "ns",
-            "web",
-            1,
-        );
         assert_eq!(
-            e.to_string(),
+            msg(404, "NotFound", "get", 1),
             "Kubernetes API: deployments/scale web not found in namespace ns"
         );
-        let e = api_error(status(500, "InternalError"), "get", "pods", "ns", "", 3);
         assert_eq!(
-            e.to_string(),
-            "Kubernetes API: `get pods ns/` failed after 3 attempt(s)"
+            msg(500, "InternalError", "get", 3),
+            "Kubernetes API: `get deployments/scale ns/web` failed after 3 attempt(s)"
         );
-    }
-
-    fn pod(json: serde_json::Value) -> Pod {
-        serde_json::from_value(json).unwrap()
     }
 
     #[test]
