@@ -207,3 +207,42 @@ pub enum Error {
         source: kube::Error,
     },
 }
+
+/// `e` and its sources on one line, joined by `": "`; a source whose text the line already
+/// holds is left out (kube's and reqwest's errors often repeat their cause in their own text).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chain_joins_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ));
+        assert_eq!(error_chain(&e), "outer: connection refused");
+        // A cause the outer text already holds is not repeated.
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error: connection refused")]
+        struct Repeats(#[source] std::io::Error);
+        let e = Repeats(std::io::Error::other("connection refused"));
+        assert_eq!(error_chain(&e), "client error: connection refused");
+    }
+}

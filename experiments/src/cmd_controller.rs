@@ -98,7 +98,8 @@ pub struct ControllerOptions {
 /// Runs the controller until SIGTERM or SIGINT.
 ///
 /// # Errors
-/// No usable Kubernetes configuration; `startup_timeout_s` is not within 0.001..=1e9 s; the endpoint cannot be bound; the first list of NimbusScalers kept failing for
+/// No usable Kubernetes configuration; `startup_timeout_s` is not within 0.001..=1e9 s; the
+/// endpoint cannot be bound; the first list of NimbusScalers kept failing for
 /// `startup_timeout_s` (the message says why: CRD not installed, HTTP 401, unreachable URL);
 /// the runtime cannot start.
 pub fn execute(options: &ControllerOptions) -> Result<()> {

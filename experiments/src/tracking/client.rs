@@ -240,7 +240,7 @@ impl MlflowClient {
             .map(|b| b.to_vec())
             .map_err(|e| MlflowError::Protocol {
                 call,
-                detail: error_chain(&e),
+                detail: adapters::error::error_chain(&e),
             })
     }
 
@@ -287,7 +287,7 @@ impl MlflowClient {
                 Auth::Basic(u, p) => build().basic_auth(u, Some(p)),
             };
             match req.send() {
-                Err(e) => last = error_chain(&e),
+                Err(e) => last = adapters::error::error_chain(&e),
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp)
                     if resp.status() == StatusCode::TOO_MANY_REQUESTS
@@ -319,18 +319,6 @@ impl MlflowClient {
     }
 }
 
-/// The error and its sources on one line ("error sending request: ... : Connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        src = x.source();
-    }
-    s
-}
-
 /// MLflow's `error_code` and `message` from an error response, or the start of its body.
 fn error_of(resp: Response) -> (String, String) {
     let text = resp.text().unwrap_or_default();
@@ -347,7 +335,7 @@ fn error_of(resp: Response) -> (String, String) {
 fn json_body(call: &str, resp: Response) -> Result<Value, MlflowError> {
     let text = resp.text().map_err(|e| MlflowError::Protocol {
         call: call.to_string(),
-        detail: error_chain(&e),
+        detail: adapters::error::error_chain(&e),
     })?;
     if text.trim().is_empty() {
         return Ok(Value::Object(Default::default()));

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use kube::runtime::watcher;
 
+use crate::error::error_chain;
+
 /// How long a stop (SIGTERM, SIGINT) waits for the reconciles in flight to finish before the
 /// controller stops anyway: one decision takes at most a Prometheus timeout and the API
 /// retries, a few seconds.
@@ -57,25 +59,13 @@ pub fn explain_kube_error(e: &kube::Error, api_server: &str) -> String {
             s.code, s.reason, s.message
         ),
         kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            format!("cannot reach the API server at {api_server}: {}", causes(e))
+            format!(
+                "cannot reach the API server at {api_server}: {}",
+                error_chain(e)
+            )
         }
-        other => format!("{api_server}: {}", causes(other)),
+        other => format!("{api_server}: {}", error_chain(other)),
     }
-}
-
-/// `e` and its sources, joined by `": "`.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -146,17 +136,5 @@ mod tests {
             m,
             format!("{API} answered HTTP 500 InternalError: etcd timeout")
         );
-    }
-
-    #[test]
-    fn causes_are_chained_once() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("outer")]
-        struct Outer(#[source] std::io::Error);
-        let e = Outer(std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            "connection refused",
-        ));
-        assert_eq!(causes(&e), "outer: connection refused");
     }
 }
